@@ -1,0 +1,276 @@
+//! One retina RTSP session per camera stream, reconnecting forever with capped
+//! exponential backoff. Frames go to the recorder over a bounded channel; a dead
+//! camera only ever affects its own task.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
+use retina::codec::{CodecItem, ParametersRef};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::clock::WallClock;
+use super::health::{StreamHealth, StreamState};
+use super::{Frame, VideoParams};
+use crate::config::{StreamConfig, StreamRole, TransportKind};
+use crate::time::system_time_us;
+
+/// Longest wait between reconnection attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A session that streamed this long resets the backoff.
+const HEALTHY_SESSION: Duration = Duration::from_secs(30);
+/// No frame for this long means the camera is gone even if TCP says otherwise.
+const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// Camera clocks further than this from ours are not trusted for wall time.
+const MAX_CLOCK_SKEW_US: i64 = 5_000_000;
+
+/// What the ingest task tells the recorder.
+#[derive(Debug)]
+pub enum StreamEvent {
+    /// Codec parameters, sent after connecting and whenever they change.
+    Params(VideoParams),
+    /// An access unit.
+    Frame(Frame),
+    /// The session ended; frames after this follow a gap.
+    Disconnected,
+}
+
+/// An ingest failure, with credentials already removed from its text.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// retina reported an RTSP/RTP error.
+    #[error("{0}")]
+    Rtsp(String),
+    /// The camera offers no H.264/H.265 video.
+    #[error("no H.264 or H.265 video stream in the camera's SDP (found: {0})")]
+    NoVideo(String),
+    /// The camera stopped sending frames.
+    #[error("no frames for {0} s")]
+    Timeout(u64),
+    /// The camera sent parameters retina cannot put in an MP4 sample entry.
+    #[error("unusable codec parameters: {0}")]
+    Params(String),
+}
+
+/// Everything needed to pull one stream.
+#[derive(Clone)]
+pub struct StreamSpec {
+    /// Camera id.
+    pub camera_id: String,
+    /// Stream role.
+    pub role: StreamRole,
+    /// URL without credentials.
+    pub url: Url,
+    username: Option<String>,
+    password: Option<String>,
+    /// RTP transport.
+    pub transport: TransportKind,
+}
+
+impl std::fmt::Debug for StreamSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSpec")
+            .field("camera_id", &self.camera_id)
+            .field("role", &self.role)
+            .field("url", &self.url.as_str())
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamSpec {
+    /// Builds a spec from validated configuration.
+    pub fn from_config(camera_id: &str, s: &StreamConfig) -> Result<Self, url::ParseError> {
+        Ok(StreamSpec {
+            camera_id: camera_id.to_owned(),
+            role: s.role,
+            url: Url::parse(&s.url)?,
+            username: s.username.clone(),
+            password: s.resolved_password(),
+            transport: s.transport,
+        })
+    }
+
+    fn credentials(&self) -> Option<Credentials> {
+        self.username.as_ref().map(|u| Credentials {
+            username: u.clone(),
+            password: self.password.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Removes any trace of the credentials from a message.
+    fn redact(&self, msg: String) -> String {
+        let mut msg = msg;
+        for secret in [&self.password, &self.username].into_iter().flatten() {
+            if secret.len() >= 3 {
+                msg = msg.replace(secret.as_str(), "***");
+            }
+        }
+        msg
+    }
+}
+
+/// Pulls a stream until `cancel` fires, reconnecting after every failure.
+pub async fn run(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>, health: Arc<StreamHealth>, cancel: CancellationToken) {
+    let mut backoff = Duration::from_secs(1);
+    let mut first = true;
+    loop {
+        if !first {
+            health.reconnected();
+        }
+        first = false;
+        health.set_state(StreamState::Connecting);
+        let started = Instant::now();
+        let result = tokio::select! {
+            r = pull(&spec, &tx, &health, &cancel) => r,
+            () = cancel.cancelled() => Ok(()),
+        };
+        // The recorder closes its segment on this; sending fails only if it is gone.
+        let _ = tx.send(StreamEvent::Disconnected).await;
+        if cancel.is_cancelled() {
+            health.set_state(StreamState::Stopped);
+            return;
+        }
+        let msg = match result {
+            Ok(()) => "the camera ended the stream".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        if started.elapsed() >= HEALTHY_SESSION {
+            backoff = Duration::from_secs(1);
+        }
+        tracing::warn!(camera = %spec.camera_id, stream = %spec.role, retry_in_s = backoff.as_secs(), "stream failed: {msg}");
+        health.error(msg);
+        health.set_state(StreamState::Retrying);
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = cancel.cancelled() => { health.set_state(StreamState::Stopped); return; }
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn video_params(p: Option<ParametersRef<'_>>) -> Result<Option<VideoParams>, IngestError> {
+    let Some(ParametersRef::Video(v)) = p else {
+        return Ok(None);
+    };
+    let sample_entry = v
+        .mp4_sample_entry()
+        .build()
+        .map_err(|e| IngestError::Params(e.to_string()))?;
+    let (w, h) = v.pixel_dimensions();
+    Ok(Some(VideoParams {
+        sample_entry,
+        codec: v.rfc6381_codec().to_owned(),
+        width: u16::try_from(w).unwrap_or(u16::MAX),
+        height: u16::try_from(h).unwrap_or(u16::MAX),
+    }))
+}
+
+/// One session: connect, set up the video stream, and forward frames until it fails.
+async fn pull(
+    spec: &StreamSpec,
+    tx: &mpsc::Sender<StreamEvent>,
+    health: &StreamHealth,
+    cancel: &CancellationToken,
+) -> Result<(), IngestError> {
+    let rtsp = |e: retina::Error| IngestError::Rtsp(spec.redact(e.to_string()));
+    let opts = SessionOptions::default()
+        .creds(spec.credentials())
+        .user_agent(format!("HallWatch/{}", env!("CARGO_PKG_VERSION")));
+    let mut session = Session::describe(spec.url.clone(), opts).await.map_err(rtsp)?;
+    let idx = session
+        .streams()
+        .iter()
+        .position(|s| s.media() == "video" && matches!(s.encoding_name(), "h264" | "h265"))
+        .ok_or_else(|| {
+            let found: Vec<String> = session
+                .streams()
+                .iter()
+                .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+                .collect();
+            IngestError::NoVideo(found.join(", "))
+        })?;
+    let clock_rate = session.streams()[idx].clock_rate_hz();
+    let transport = match spec.transport {
+        TransportKind::Tcp => Transport::Tcp(Default::default()),
+        TransportKind::Udp => Transport::Udp(Default::default()),
+    };
+    session
+        .setup(idx, SetupOptions::default().transport(transport))
+        .await
+        .map_err(rtsp)?;
+    let max_jump = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN);
+    let session = session
+        .play(PlayOptions::default().enforce_timestamps_with_max_jump_secs(max_jump))
+        .await
+        .map_err(rtsp)?;
+    let mut demuxed = session.demuxed().map_err(rtsp)?;
+
+    let mut clock = WallClock::new(clock_rate, MAX_CLOCK_SKEW_US);
+    let mut params = video_params(demuxed.streams()[idx].parameters())?;
+    if let Some(p) = &params {
+        health.stream_info(clock.source().as_str(), &p.codec, p.width, p.height);
+        if tx.send(StreamEvent::Params(p.clone())).await.is_err() {
+            return Ok(());
+        }
+    }
+    let scale = |ticks: i64| -> i64 {
+        if clock_rate == 90_000 {
+            ticks
+        } else {
+            ticks * 90_000 / i64::from(clock_rate)
+        }
+    };
+    loop {
+        let item = tokio::select! {
+            item = demuxed.next() => item,
+            () = tokio::time::sleep(FRAME_TIMEOUT) => return Err(IngestError::Timeout(FRAME_TIMEOUT.as_secs())),
+            () = cancel.cancelled() => return Ok(()),
+        };
+        let Some(item) = item else { return Ok(()) };
+        match item.map_err(rtsp)? {
+            CodecItem::VideoFrame(f) if f.stream_id() == idx => {
+                if f.has_new_parameters() || params.is_none() {
+                    let p = video_params(demuxed.streams()[idx].parameters())?;
+                    if p.is_some() && p != params {
+                        params = p;
+                        if let Some(p) = &params {
+                            health.stream_info(clock.source().as_str(), &p.codec, p.width, p.height);
+                            if tx.send(StreamEvent::Params(p.clone())).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                }
+                let received = system_time_us(f.start_ctx().received_wall().into());
+                let ts = f.timestamp();
+                let wall_us = clock.frame_wall(ts.timestamp(), received);
+                health.clock(clock.source().as_str());
+                let is_key = f.is_random_access_point();
+                let pts_90k = scale(ts.elapsed());
+                let data = bytes::Bytes::from(f.into_data());
+                health.frame(wall_us, data.len());
+                let frame = Frame { data, is_key, pts_90k, wall_us };
+                // Awaiting here is deliberate: recording must not lose frames, so a
+                // stalled disk pushes back on the camera connection instead.
+                if tx.send(StreamEvent::Frame(frame)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            CodecItem::Rtcp(pkt) if pkt.stream_id() == idx => {
+                let Some(ts) = pkt.rtp_timestamp() else { continue };
+                let received = system_time_us(pkt.ctx().received_wall().into());
+                for p in pkt.pkts() {
+                    if let Ok(Some(sr)) = p.as_sender_report() {
+                        clock.on_sender_report(ts.timestamp(), sr.ntp_timestamp().0, received);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

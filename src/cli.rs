@@ -1,0 +1,266 @@
+//! The command line: parses arguments and calls the library. Errors are reported
+//! with `anyhow` here, at the edge.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::record::storage::Storage;
+use crate::sim::camera::{SimCamera, SimCameraOptions};
+use crate::store::Store;
+use crate::time::{parse_rfc3339, to_rfc3339};
+
+/// HallWatch: records hall cameras and measures waiting and service.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run everything: ingest, recording, retention, web.
+    Serve {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+    },
+    /// Serve a clip in a loop over RTSP, as a stand-in camera.
+    SimCamera {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8554")]
+        listen: SocketAddr,
+        /// H.264 MP4 clip.
+        #[arg(long)]
+        file: PathBuf,
+        /// Mount path; repeat for several independent cameras.
+        #[arg(long = "mount", default_value = "/cam1")]
+        mounts: Vec<String>,
+        /// Require this RTSP username.
+        #[arg(long, requires = "password")]
+        user: Option<String>,
+        /// Require this RTSP password.
+        #[arg(long, requires = "user")]
+        password: Option<String>,
+    },
+    /// Re-hash stored segments against the index; report missing, altered and orphaned files.
+    Verify {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage legal holds, which protect recordings from retention.
+    Hold {
+        #[command(subcommand)]
+        action: HoldAction,
+    },
+    /// Create an API access token and print the line to add to the config.
+    Token {
+        /// Who will hold it (written in the audit log).
+        #[arg(long)]
+        name: String,
+        /// supervisor, auditor or admin.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum HoldAction {
+    /// Place a hold.
+    Add {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+        /// Camera id; omit to hold every camera.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Start (RFC 3339).
+        #[arg(long)]
+        start: String,
+        /// End (RFC 3339).
+        #[arg(long)]
+        end: String,
+        /// Why: complaint or decision number.
+        #[arg(long)]
+        reason: String,
+        /// Who places it.
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+    /// List holds.
+    List {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+    },
+    /// Release a hold.
+    Release {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+        /// Hold id.
+        id: i64,
+        /// Who releases it.
+        #[arg(long, default_value = "cli")]
+        by: String,
+    },
+}
+
+/// Runs the command line.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn,retina=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::SimCamera { listen, file, mounts, user, password } => sim_camera(listen, file, mounts, user.zip(password)),
+        other => {
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(run(other))
+        }
+    }
+}
+
+async fn run(cmd: Command) -> anyhow::Result<()> {
+    match cmd {
+        Command::Serve { config } => {
+            let cfg = Config::load(&config)?;
+            let cancel = CancellationToken::new();
+            tokio::spawn(stop_on_signal(cancel.clone()));
+            crate::serve::serve(cfg, cancel).await?;
+            Ok(())
+        }
+        Command::Verify { config, json } => {
+            let cfg = Config::load(&config)?;
+            let store = Store::open(&cfg.storage.database_path()).await?;
+            let storage = Storage::open_shared(&cfg.storage.dir);
+            let report = crate::verify::verify(&store, &storage).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for f in &report.findings {
+                    println!("{f}");
+                }
+                println!(
+                    "verified {} segments, {:.1} MB: {}",
+                    report.checked,
+                    report.bytes as f64 / 1e6,
+                    if report.is_clean() { "clean" } else { "PROBLEMS FOUND" }
+                );
+            }
+            if !report.is_clean() {
+                bail!("verification found {} problem(s)", report.findings.iter().filter(|f| f.is_problem()).count());
+            }
+            Ok(())
+        }
+        Command::Hold { action } => hold(action).await,
+        Command::Token { name, role } => {
+            let role = match role.as_str() {
+                "supervisor" | "auditor" | "admin" => role,
+                other => bail!("--role: `{other}` is not one of supervisor, auditor, admin"),
+            };
+            let mut raw = [0u8; 24];
+            getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+            let token = hex::encode(raw);
+            let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
+            println!("token (give it to {name}; it is not stored anywhere): {token}");
+            println!("add to the config:\n\n[[access]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken_sha256 = \"{digest}\"");
+            Ok(())
+        }
+        Command::SimCamera { .. } => unreachable!("handled without a runtime"),
+    }
+}
+
+async fn hold(action: HoldAction) -> anyhow::Result<()> {
+    let open = |config: &PathBuf| -> anyhow::Result<Config> { Ok(Config::load(config)?) };
+    match action {
+        HoldAction::Add { config, camera, start, end, reason, by } => {
+            let cfg = open(&config)?;
+            if let Some(c) = &camera {
+                if !cfg.cameras.iter().any(|x| &x.id == c) {
+                    bail!("--camera: no camera `{c}` in {}", config.display());
+                }
+            }
+            let s = parse_rfc3339(&start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+            let e = parse_rfc3339(&end).map_err(|e| anyhow::anyhow!("--end: {e}"))?;
+            if e <= s {
+                bail!("--end must be after --start");
+            }
+            if reason.trim().is_empty() {
+                bail!("--reason must say why (complaint or decision number)");
+            }
+            let store = Store::open(&cfg.storage.database_path()).await?;
+            let id = store.add_hold(camera.as_deref(), s, e, &reason, &by).await?;
+            println!("hold {id} placed");
+        }
+        HoldAction::List { config } => {
+            let cfg = open(&config)?;
+            let store = Store::open(&cfg.storage.database_path()).await?;
+            for h in store.holds().await? {
+                println!(
+                    "{}\t{}\t{} .. {}\t{}\t{}",
+                    h.id,
+                    h.camera_id.as_deref().unwrap_or("*"),
+                    to_rfc3339(h.start_us),
+                    to_rfc3339(h.end_us),
+                    if h.released_us.is_some() { "released" } else { "active" },
+                    h.reason
+                );
+            }
+        }
+        HoldAction::Release { config, id, by } => {
+            let cfg = open(&config)?;
+            let store = Store::open(&cfg.storage.database_path()).await?;
+            if !store.release_hold(id, &by).await? {
+                bail!("no active hold {id}");
+            }
+            println!("hold {id} released");
+        }
+    }
+    Ok(())
+}
+
+fn sim_camera(listen: SocketAddr, file: PathBuf, mounts: Vec<String>, credentials: Option<(String, String)>) -> anyhow::Result<()> {
+    let sim = SimCamera::start(SimCameraOptions { listen, file, mounts: mounts.clone(), credentials })?;
+    for m in &mounts {
+        println!("serving {}", sim.url(m));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let c = CancellationToken::new();
+        stop_on_signal(c.clone()).await;
+    });
+    sim.stop();
+    Ok(())
+}
+
+async fn stop_on_signal(cancel: CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+    cancel.cancel();
+}

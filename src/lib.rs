@@ -1,0 +1,16 @@
+//! HallWatch: records hall cameras and turns them into service-quality numbers.
+//!
+//! The pipeline, one module per stage:
+//! `camera` (RTSP ingest) → `record` (segments, retention, playback) → `store` (index database);
+//! `web` serves the API; `sim` provides a simulated camera for the demo, tests and benchmarks.
+
+pub mod camera;
+pub mod cli;
+pub mod config;
+pub mod record;
+pub mod serve;
+pub mod sim;
+pub mod store;
+pub mod time;
+pub mod verify;
+pub mod web;

@@ -1,0 +1,200 @@
+//! `hallwatch serve`: wires the stages together and runs them until told to stop.
+//!
+//! Order matters at both ends. Start-up: lock storage → open index → recover crashed
+//! segments → start cameras → serve HTTP. Shutdown: stop pulling cameras → every
+//! recorder closes and indexes its open segment → stop HTTP → exit. Nothing that
+//! reached a recorder is left out of the index.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::camera::health::StreamHealth;
+use crate::camera::session::{self, StreamSpec};
+use crate::config::Config;
+use crate::record::recorder::{Recorder, RecorderSettings};
+use crate::record::storage::{Storage, StorageError};
+use crate::record::{recovery, retention};
+use crate::sim::camera::{SimCamera, SimCameraOptions, SimError};
+use crate::store::{Store, StoreError};
+use crate::web::{self, AppState};
+
+/// How many frames may wait for a slow disk before ingest pushes back on the camera.
+const RECORD_QUEUE_FRAMES: usize = 1024;
+/// How often health goes to the database.
+const HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A failure that stops the server from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Storage directory problem.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Database problem.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Recovery failed.
+    #[error("crash recovery failed: {0}")]
+    Recovery(#[from] recovery::RecoveryError),
+    /// The simulated camera did not start.
+    #[error("simulated camera: {0}")]
+    Sim(#[from] SimError),
+    /// A start-up thread failed.
+    #[error("start-up task failed: {0}")]
+    Thread(String),
+    /// The HTTP port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// Address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A stream URL did not parse (validated config makes this unreachable).
+    #[error("camera {camera}: bad URL: {source}")]
+    Url {
+        /// Camera.
+        camera: String,
+        /// Why.
+        source: url::ParseError,
+    },
+}
+
+/// Runs the server until `cancel` fires, then shuts down cleanly.
+pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeError> {
+    let storage = Arc::new(Storage::open_exclusive(&cfg.storage.dir)?);
+    let store = Store::open(&cfg.storage.database_path()).await?;
+    store.sync_config(&cfg).await?;
+    let rec = recovery::recover(&store, &storage).await?;
+    if rec.recovered + rec.dropped > 0 {
+        tracing::warn!(recovered = rec.recovered, dropped = rec.dropped, cut_bytes = rec.truncated_bytes, "recovered segments left open by a crash");
+    }
+
+    let sim = match &cfg.simulator {
+        Some(s) if s.enabled => {
+            let opts = SimCameraOptions { listen: s.listen, file: s.file.clone(), mounts: s.mounts.clone(), credentials: None };
+            let sim = tokio::task::spawn_blocking(move || SimCamera::start(opts))
+                .await
+                .map_err(|e| ServeError::Thread(e.to_string()))??;
+            tracing::info!(listen = %s.listen, mounts = ?s.mounts, "simulated camera serving {}", s.file.display());
+            Some(sim)
+        }
+        _ => None,
+    };
+
+    let ingest_cancel = CancellationToken::new();
+    let mut healths = Vec::new();
+    let mut ingest_tasks = Vec::new();
+    let mut recorders = Vec::new();
+    for cam in cfg.cameras.iter().filter(|c| c.enabled) {
+        for s in cam.streams.iter().filter(|s| s.records()) {
+            let spec = StreamSpec::from_config(&cam.id, s).map_err(|source| ServeError::Url { camera: cam.id.clone(), source })?;
+            let health = Arc::new(StreamHealth::new(&cam.id, s.role.as_str()));
+            let (tx, rx) = mpsc::channel(RECORD_QUEUE_FRAMES);
+            let last_end = store.last_segment_end(&cam.id, s.role.as_str()).await?;
+            let recorder = Recorder::new(
+                RecorderSettings {
+                    camera_id: cam.id.clone(),
+                    stream: s.role.as_str().to_owned(),
+                    segment_seconds: cfg.storage.segment_seconds,
+                    fragment_ms: cfg.storage.fragment_ms,
+                    sync_fragments: cfg.storage.sync_fragments,
+                },
+                storage.clone(),
+                store.clone(),
+                tokio::runtime::Handle::current(),
+                health.clone(),
+                last_end,
+            );
+            let name = format!("rec-{}-{}", cam.id, s.role);
+            let handle = std::thread::Builder::new()
+                .name(name.chars().take(15).collect())
+                .spawn(move || recorder.run(rx))
+                .map_err(|e| ServeError::Storage(StorageError::Io { path: storage.dir().to_owned(), source: e }))?;
+            recorders.push(handle);
+            tracing::info!(camera = %cam.id, stream = %s.role, url = %spec.url, transport = ?spec.transport, "recording camera");
+            ingest_tasks.push(tokio::spawn(session::run(spec, tx, health.clone(), ingest_cancel.child_token())));
+            healths.push(health);
+        }
+    }
+    let healths = Arc::new(healths);
+
+    let bg_cancel = CancellationToken::new();
+    let health_task = tokio::spawn(write_health(store.clone(), healths.clone(), bg_cancel.clone()));
+    let retention_task = tokio::spawn(retention::run(
+        store.clone(),
+        storage.clone(),
+        retention::Policy::from_config(&cfg),
+        Duration::from_secs(u64::from(cfg.storage.retention_interval_seconds)),
+        bg_cancel.clone(),
+    ));
+
+    let listen = cfg.server.listen;
+    let state = AppState {
+        config: Arc::new(cfg),
+        store: store.clone(),
+        storage: storage.clone(),
+        health: healths.clone(),
+        audited: Default::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })?;
+    let http_cancel = CancellationToken::new();
+    let http = {
+        let c = http_cancel.clone();
+        tokio::spawn(async move {
+            let r = axum::serve(listener, web::router(state)).with_graceful_shutdown(async move { c.cancelled().await }).await;
+            if let Err(e) = r {
+                tracing::error!("HTTP server failed: {e}");
+            }
+        })
+    };
+    tracing::info!("HallWatch is serving on http://{listen}/");
+    println!("HallWatch dashboard: http://{listen}/");
+
+    cancel.cancelled().await;
+    tracing::info!("shutting down: closing open segments");
+    ingest_cancel.cancel();
+    for t in ingest_tasks {
+        let _ = t.await;
+    }
+    // Ingest tasks dropped their senders; each recorder drains, closes its segment, exits.
+    let joined = tokio::task::spawn_blocking(move || {
+        for r in recorders {
+            if r.join().is_err() {
+                tracing::error!("a recorder thread panicked");
+            }
+        }
+    })
+    .await;
+    if joined.is_err() {
+        tracing::error!("waiting for recorders failed");
+    }
+    bg_cancel.cancel();
+    let _ = retention_task.await;
+    let _ = health_task.await;
+    if let Err(e) = store.upsert_health(&healths.iter().map(|h| h.snapshot()).collect::<Vec<_>>()).await {
+        tracing::warn!("final health write failed: {e}");
+    }
+    http_cancel.cancel();
+    let _ = http.await;
+    if let Some(sim) = sim {
+        let _ = tokio::task::spawn_blocking(move || sim.stop()).await;
+    }
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn write_health(store: Store, healths: Arc<Vec<Arc<StreamHealth>>>, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(HEALTH_INTERVAL) => {}
+            () = cancel.cancelled() => return,
+        }
+        let rows: Vec<_> = healths.iter().map(|h| h.snapshot()).collect();
+        if let Err(e) = store.upsert_health(&rows).await {
+            tracing::warn!("cannot write camera health: {e}");
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Who is calling, and may they? One table maps every route to the roles allowed.
+//! The check runs before any handler, so an anonymous call to recordings gets 401
+//! before anything is looked up.
+
+use std::collections::HashMap;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, AppState};
+use crate::config::Role;
+
+/// Who may use a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without credentials.
+    Public,
+    /// Holders of one of these roles.
+    Roles(&'static [Role]),
+}
+
+const RECORDINGS: Access = Access::Roles(&[Role::Auditor, Role::Admin]);
+
+/// The route table. A route missing here is refused to everyone (fail closed).
+const ROUTES: &[(&str, Access)] = &[
+    ("/", Access::Public),
+    ("/api/health", Access::Public),
+    // Operational health only: no footage, no personal data.
+    ("/api/cameras", Access::Public),
+    ("/api/cameras/{id}/segments", RECORDINGS),
+    ("/api/cameras/{id}/recording.mp4", RECORDINGS),
+];
+
+/// The access rule of a route pattern.
+pub fn required_access(route: &str) -> Option<Access> {
+    ROUTES.iter().find(|(r, _)| *r == route).map(|(_, a)| *a)
+}
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    /// Name written to the audit log.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// Middleware applying the route table.
+pub async fn check(State(state): State<AppState>, matched: Option<MatchedPath>, mut req: Request, next: Next) -> Response {
+    let Some(route) = matched.as_ref().map(MatchedPath::as_str) else {
+        return ApiError::NotFound("no such page".into()).into_response();
+    };
+    let Some(access) = required_access(route) else {
+        return ApiError::Forbidden("this route is not open to any role".into()).into_response();
+    };
+    if let Access::Roles(roles) = access {
+        let token = req
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = token else {
+            return ApiError::Unauthorized("log in first: send `Authorization: Bearer <token>`".into()).into_response();
+        };
+        let digest = hex::encode(Sha256::digest(token.as_bytes()));
+        let Some(t) = state.config.access.iter().find(|t| t.token_sha256.eq_ignore_ascii_case(&digest)) else {
+            return ApiError::Unauthorized("unknown token".into()).into_response();
+        };
+        if !roles.contains(&t.role) {
+            return ApiError::Forbidden(format!("role {:?} may not use this", t.role)).into_response();
+        }
+        req.extensions_mut().insert(Actor { name: t.name.clone(), role: t.role });
+    }
+    next.run(req).await
+}
+
+/// Remembers recently audited views for ten minutes.
+#[derive(Debug, Default)]
+pub struct AuditDedup {
+    seen: HashMap<String, std::time::Instant>,
+}
+
+impl AuditDedup {
+    /// True if `key` was not seen in the last ten minutes (and records it).
+    pub fn first_time(&mut self, key: String) -> bool {
+        let now = std::time::Instant::now();
+        let ttl = std::time::Duration::from_secs(600);
+        self.seen.retain(|_, t| now.duration_since(*t) < ttl);
+        self.seen.insert(key, now).is_none()
+    }
+}

@@ -1,0 +1,51 @@
+//! The HTTP server: JSON API and pages, with access checked from one route table.
+
+mod api;
+mod auth;
+mod error;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+
+use crate::camera::health::StreamHealth;
+use crate::config::Config;
+use crate::record::storage::Storage;
+use crate::store::Store;
+
+pub use auth::{required_access, Access, Actor};
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the server runs with.
+    pub config: Arc<Config>,
+    /// The index database.
+    pub store: Store,
+    /// The recording directory.
+    pub storage: Arc<Storage>,
+    /// Live health of every stream being pulled.
+    pub health: Arc<Vec<Arc<StreamHealth>>>,
+    /// Recent recording views already audited, so a browser's many Range requests
+    /// for one view make one audit entry.
+    pub audited: Arc<std::sync::Mutex<auth::AuditDedup>>,
+}
+
+/// The embedded status page (no build step: plain HTML and JS).
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { axum::response::Html(INDEX_HTML) }))
+        .route("/api/health", get(|| async { "ok" }))
+        .route("/api/cameras", get(api::cameras))
+        .route("/api/cameras/{id}/segments", get(api::segments))
+        .route("/api/cameras/{id}/recording.mp4", get(api::recording))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
+        .fallback(|| async { ApiError::NotFound("no such page".into()) })
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
