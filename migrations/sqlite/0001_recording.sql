@@ -34,6 +34,7 @@ CREATE TABLE stream_health (
     height          BIGINT,
     frames_received BIGINT NOT NULL DEFAULT 0,
     frames_dropped  BIGINT NOT NULL DEFAULT 0,
+    frames_skipped  BIGINT NOT NULL DEFAULT 0,
     updated_us      BIGINT NOT NULL,
     PRIMARY KEY (camera_id, stream)
 );

@@ -41,6 +41,7 @@ struct Inner {
     frames: i64,
     bytes: i64,
     dropped: i64,
+    skipped: i64,
     reconnects: i64,
     last_error: Option<(String, WallUs)>,
     clock_source: Option<&'static str>,
@@ -72,6 +73,7 @@ impl StreamHealth {
                 frames: 0,
                 bytes: 0,
                 dropped: 0,
+                skipped: 0,
                 reconnects: 0,
                 last_error: None,
                 clock_source: None,
@@ -111,9 +113,14 @@ impl StreamHealth {
         });
     }
 
-    /// Counts frames that were received but not recorded.
+    /// Counts frames that were received but not recorded (lost footage).
     pub fn dropped(&self, n: i64) {
         self.with(|i| i.dropped += n);
+    }
+
+    /// Counts frames skipped while waiting for a key frame to start a segment.
+    pub fn skipped(&self, n: i64) {
+        self.with(|i| i.skipped += n);
     }
 
     /// Counts a reconnection.
@@ -180,6 +187,7 @@ impl StreamHealth {
                 height: i.codec.as_ref().map(|c| i64::from(c.2)),
                 frames_received: i.frames,
                 frames_dropped: i.dropped,
+                frames_skipped: i.skipped,
                 updated_us: now,
             }
         })

@@ -35,6 +35,14 @@ pub struct RecorderSettings {
     pub sync_fragments: bool,
 }
 
+enum Opened {
+    Yes,
+    /// Not a key frame (or no parameters yet): nothing to start a file with.
+    WaitingForKey,
+    /// Storage or the index refused: this frame is lost.
+    Refused,
+}
+
 struct OpenSegment {
     id: i64,
     rel: String,
@@ -127,22 +135,31 @@ impl Recorder {
         if f.is_key && self.current.as_ref().is_some_and(|c| f.pts_90k - c.start_pts >= seg_90k) {
             self.end_segment();
         }
-        if self.current.is_none() && !self.try_open(&f) {
-            self.health.dropped(1);
-            return;
+        if self.current.is_none() {
+            match self.try_open(&f) {
+                Opened::Yes => {}
+                Opened::WaitingForKey => {
+                    self.health.skipped(1);
+                    return;
+                }
+                Opened::Refused => {
+                    self.health.dropped(1);
+                    return;
+                }
+            }
         }
         self.held = Some(f);
     }
 
     /// Starts a segment at `f` if possible.
-    fn try_open(&mut self, f: &Frame) -> bool {
-        let Some(params) = self.params.clone() else { return false };
-        if !f.is_key {
-            return false;
-        }
+    fn try_open(&mut self, f: &Frame) -> Opened {
         if !self.storage.accepting() {
             self.health.set_state(StreamState::StorageFull);
-            return false;
+            return Opened::Refused;
+        }
+        let Some(params) = self.params.clone() else { return Opened::WaitingForKey };
+        if !f.is_key {
+            return Opened::WaitingForKey;
         }
         if self.health.state() == StreamState::StorageFull {
             self.health.set_state(StreamState::Streaming);
@@ -175,7 +192,7 @@ impl Recorder {
             Ok(id) => id,
             Err(e) => {
                 self.fail(format!("cannot index new segment: {e}"));
-                return false;
+                return Opened::Refused;
             }
         };
         match SegmentFile::create(&self.storage.resolve(&rel), &params, self.cfg.sync_fragments) {
@@ -183,7 +200,7 @@ impl Recorder {
                 tracing::debug!(camera = %self.cfg.camera_id, path = %rel, gap_before, "segment opened");
                 self.current = Some(OpenSegment { id, rel, file, start_us, start_pts: f.pts_90k });
                 self.interrupted = false;
-                true
+                Opened::Yes
             }
             Err(e) => {
                 let _ = std::fs::remove_file(self.storage.resolve(&rel));
@@ -191,7 +208,7 @@ impl Recorder {
                     tracing::error!("cannot drop index row of failed segment {id}: {e2}");
                 }
                 self.write_failed(e);
-                false
+                Opened::Refused
             }
         }
     }

@@ -34,8 +34,10 @@ pub struct HealthRow {
     pub height: Option<i64>,
     /// Frames received since start.
     pub frames_received: i64,
-    /// Frames not recorded (storage refused, or before the first key frame after a (re)connect).
+    /// Frames received but not recorded (storage full or failing): lost footage.
     pub frames_dropped: i64,
+    /// Frames before the first key frame after a (re)connect, which no decoder could use.
+    pub frames_skipped: i64,
     /// When this row was written.
     pub updated_us: WallUs,
 }
@@ -47,13 +49,13 @@ impl Store {
         for h in rows {
             sqlx::query(
                 "INSERT INTO stream_health (camera_id, stream, state, last_frame_us, fps, bitrate_bps, reconnects, last_error, \
-                 last_error_us, clock_source, codec, width, height, frames_received, frames_dropped, updated_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+                 last_error_us, clock_source, codec, width, height, frames_received, frames_dropped, frames_skipped, updated_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
                  ON CONFLICT (camera_id, stream) DO UPDATE SET state = excluded.state, last_frame_us = excluded.last_frame_us, \
                  fps = excluded.fps, bitrate_bps = excluded.bitrate_bps, reconnects = excluded.reconnects, \
                  last_error = excluded.last_error, last_error_us = excluded.last_error_us, clock_source = excluded.clock_source, \
                  codec = excluded.codec, width = excluded.width, height = excluded.height, \
-                 frames_received = excluded.frames_received, frames_dropped = excluded.frames_dropped, updated_us = excluded.updated_us",
+                 frames_received = excluded.frames_received, frames_dropped = excluded.frames_dropped, frames_skipped = excluded.frames_skipped, updated_us = excluded.updated_us",
             )
             .bind(&h.camera_id)
             .bind(&h.stream)
@@ -70,6 +72,7 @@ impl Store {
             .bind(h.height)
             .bind(h.frames_received)
             .bind(h.frames_dropped)
+            .bind(h.frames_skipped)
             .bind(h.updated_us)
             .execute(&mut *tx)
             .await?;
@@ -82,7 +85,7 @@ impl Store {
     pub async fn health(&self) -> Result<Vec<HealthRow>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT camera_id, stream, state, last_frame_us, fps, bitrate_bps, reconnects, last_error, last_error_us, \
-             clock_source, codec, width, height, frames_received, frames_dropped, updated_us \
+             clock_source, codec, width, height, frames_received, frames_dropped, frames_skipped, updated_us \
              FROM stream_health ORDER BY camera_id, stream",
         )
         .fetch_all(&self.pool)
