@@ -19,8 +19,9 @@ use super::{Frame, VideoParams};
 use crate::config::{StreamConfig, StreamRole, TransportKind};
 use crate::time::system_time_us;
 
-/// Longest wait between reconnection attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait between reconnection attempts: short, because every second of
+/// backoff after a camera returns is footage lost.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// A session that streamed this long resets the backoff.
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 /// No frame for this long means the camera is gone even if TCP says otherwise.
@@ -116,7 +117,7 @@ impl StreamSpec {
 
 /// Pulls a stream until `cancel` fires, reconnecting after every failure.
 pub async fn run(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>, health: Arc<StreamHealth>, cancel: CancellationToken) {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Duration::from_millis(500);
     let mut first = true;
     loop {
         if !first {
@@ -140,9 +141,9 @@ pub async fn run(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>, health: Arc<St
             Err(e) => e.to_string(),
         };
         if started.elapsed() >= HEALTHY_SESSION {
-            backoff = Duration::from_secs(1);
+            backoff = Duration::from_millis(500);
         }
-        tracing::warn!(camera = %spec.camera_id, stream = %spec.role, retry_in_s = backoff.as_secs(), "stream failed: {msg}");
+        tracing::warn!(camera = %spec.camera_id, stream = %spec.role, retry_in_ms = backoff.as_millis() as u64, "stream failed: {msg}");
         health.error(msg);
         health.set_state(StreamState::Retrying);
         tokio::select! {
