@@ -187,3 +187,97 @@ async fn crash_loses_at_most_the_fragment_in_flight() {
     let (ok, out) = verify(&server.config);
     assert!(ok && out.contains("clean"), "verify after crash + restart: {out}");
 }
+
+/// Unmounts a tmpfs when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).unwrap();
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("run mount");
+        assert!(st.success(), "this test needs root to mount a small tmpfs as a disk that fills up");
+        Tmpfs(path.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+async fn camera_state(server: &Server) -> serde_json::Value {
+    let v: serde_json::Value = reqwest::get(server.url("/api/cameras")).await.unwrap().json().await.unwrap();
+    v[0]["streams"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_disk_deletes_oldest_then_refuses_then_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("rec");
+    let _disk = Tmpfs::mount(&storage, "3m");
+    let (port, http) = (free_port(), free_port());
+    let _sim = sim_camera(port, &["/cam"]);
+    let cams = [Cam { id: "c", url: format!("rtsp://127.0.0.1:{port}/cam"), transport: "tcp" }];
+    // The index lives off the small disk, as recommended for production.
+    let db = dir.path().join("index.db");
+    let extra = format!("database = \"{}\"", db.display());
+    let cfg = config(&storage, http, 2, &cams, &extra).replace("min_free = \"1MB\"", "min_free = \"64KB\"");
+    let mut server = Server::start(dir.path(), &cfg, http);
+    let index = hallwatch::store::Store::open(&db).await.unwrap();
+
+    // Phase 1: the disk fills; retention deletes the oldest segments and recording goes on.
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let deleted = index.deletions(1000).await.unwrap();
+    assert!(!deleted.is_empty() && deleted.iter().all(|d| d.reason == "disk"), "{deleted:?}\n{}", server.log_text());
+    assert_eq!(camera_state(&server).await["state"], "streaming");
+
+    // Phase 2: an auditor holds everything; nothing may be deleted, so new recording is refused.
+    let hold = std::process::Command::new(bin())
+        .args(["hold", "add", "--config"])
+        .arg(&server.config)
+        .args(["--start", "2000-01-01T00:00:00Z", "--end", "2100-01-01T00:00:00Z", "--reason", "thanh tra"])
+        .output()
+        .unwrap();
+    assert!(hold.status.success(), "{}", String::from_utf8_lossy(&hold.stderr));
+    let t0 = std::time::Instant::now();
+    loop {
+        let st = camera_state(&server).await;
+        if st["state"] == "storage_full" && st["frames_dropped"].as_i64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "never reached storage_full: {st}\n{}", server.log_text());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let held_segments = index.all_segments().await.unwrap().len();
+    assert!(reqwest::get(server.url("/api/health")).await.unwrap().status().is_success(), "server must stay up");
+
+    // Phase 3: the hold is released; retention makes room and recording resumes by itself.
+    let release = std::process::Command::new(bin())
+        .args(["hold", "release", "--config"])
+        .arg(&server.config)
+        .arg("1")
+        .output()
+        .unwrap();
+    assert!(release.status.success(), "{}", String::from_utf8_lossy(&release.stderr));
+    let t0 = std::time::Instant::now();
+    loop {
+        let segs = index.all_segments().await.unwrap();
+        if camera_state(&server).await["state"] == "streaming" && segs.iter().any(|s| s.gap_before && s.state == "closed") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "recording did not resume\n{}", server.log_text());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(held_segments > 0);
+    assert!(server.proc.signal_and_wait("TERM"), "log:\n{}", server.log_text());
+    let (ok, out) = verify(&server.config);
+    assert!(ok, "index and files disagree after a full disk: {out}");
+    for s in index.all_segments().await.unwrap() {
+        ffprobe(&storage.join(&s.path));
+    }
+}
