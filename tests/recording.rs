@@ -267,10 +267,12 @@ async fn full_disk_deletes_oldest_then_refuses_then_recovers() {
     let t0 = std::time::Instant::now();
     loop {
         let segs = index.all_segments().await.unwrap();
-        if camera_state(&server).await["state"] == "streaming" && segs.iter().any(|s| s.gap_before && s.state == "closed") {
+        let st = camera_state(&server).await;
+        if st["state"] == "streaming" && segs.iter().any(|s| s.gap_before && s.state == "closed") {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(30), "recording did not resume\n{}", server.log_text());
+        let brief: Vec<_> = segs.iter().map(|s| (s.id, s.state.clone(), s.gap_before)).collect();
+        assert!(t0.elapsed() < Duration::from_secs(30), "recording did not resume: {st} {brief:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(held_segments > 0);

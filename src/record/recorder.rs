@@ -143,7 +143,9 @@ impl Recorder {
                     return;
                 }
                 Opened::Refused => {
+                    // Lost footage: the next segment must start after a flagged gap.
                     self.health.dropped(1);
+                    self.interrupted = true;
                     return;
                 }
             }

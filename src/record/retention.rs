@@ -111,6 +111,11 @@ pub async fn run_once(store: &Store, storage: &Storage, policy: &Policy) -> Resu
             }
         }
     }
+    // Keep room for two more segments of every stream on top of the configured floor,
+    // so recorders meet the floor at a segment boundary (refused cleanly) rather than
+    // ENOSPC mid-fragment, and so the gate does not flap open and shut.
+    let headroom = store.segment_headroom(now - 3600 * 1_000_000).await?;
+    let floor = policy.min_free.max(2 * u64::try_from(headroom).unwrap_or(0));
     loop {
         let free = match storage.free_bytes() {
             Ok(f) => f,
@@ -119,7 +124,7 @@ pub async fn run_once(store: &Store, storage: &Storage, policy: &Policy) -> Resu
                 break;
             }
         };
-        if free >= policy.min_free {
+        if free >= floor {
             storage.set_accepting(true);
             break;
         }

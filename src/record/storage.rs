@@ -88,7 +88,7 @@ impl Storage {
             if yes {
                 tracing::info!("storage has room again; recording new segments");
             } else {
-                tracing::error!("storage is full and nothing more may be deleted; refusing new segments");
+                tracing::error!("storage is full; refusing new segments until retention makes room");
             }
         }
     }

@@ -290,6 +290,19 @@ pub struct CameraStats {
 }
 
 impl Store {
+    /// Sum over streams of each stream's largest segment started after `since`: the
+    /// space the streams need to write one more segment each.
+    pub async fn segment_headroom(&self, since: WallUs) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT SUM(m) FROM (SELECT MAX(bytes) AS m FROM segment WHERE state = 'closed' AND start_us > $1 \
+             GROUP BY camera_id, stream) AS per_stream",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?
+        .unwrap_or(0))
+    }
+
     /// Totals of a camera's closed segments.
     pub async fn camera_stats(&self, camera: &str) -> Result<CameraStats, StoreError> {
         Ok(sqlx::query_as(
