@@ -43,8 +43,8 @@ async fn records_sim_camera_and_vlc_and_plays_back() {
     let _sim = sim_camera(sim_port, &["/cam"]);
     let _vlc = vlc(vlc_port);
     let cams = [
-        Cam { id: "sim", url: format!("rtsp://127.0.0.1:{sim_port}/cam"), transport: "tcp" },
-        Cam { id: "vlc", url: format!("rtsp://127.0.0.1:{vlc_port}/cam"), transport: "udp" },
+        Cam { id: "sim", url: format!("rtsp://127.0.0.1:{sim_port}/cam"), transport: "tcp", extra: String::new() },
+        Cam { id: "vlc", url: format!("rtsp://127.0.0.1:{vlc_port}/cam"), transport: "udp", extra: String::new() },
     ];
     let mut server = Server::start(dir.path(), &config(&storage, http, 4, &cams, ""), http);
     tokio::time::sleep(Duration::from_secs(16)).await;
@@ -108,8 +108,8 @@ async fn camera_drop_is_a_gap_and_spares_other_cameras() {
     let mut sim_a = sim_camera(port_a, &["/cam"]);
     let _sim_b = sim_camera(port_b, &["/cam"]);
     let cams = [
-        Cam { id: "a", url: format!("rtsp://127.0.0.1:{port_a}/cam"), transport: "tcp" },
-        Cam { id: "b", url: format!("rtsp://127.0.0.1:{port_b}/cam"), transport: "tcp" },
+        Cam { id: "a", url: format!("rtsp://127.0.0.1:{port_a}/cam"), transport: "tcp", extra: String::new() },
+        Cam { id: "b", url: format!("rtsp://127.0.0.1:{port_b}/cam"), transport: "tcp", extra: String::new() },
     ];
     let mut server = Server::start(dir.path(), &config(&storage, http, 4, &cams, ""), http);
     tokio::time::sleep(Duration::from_secs(7)).await;
@@ -163,7 +163,7 @@ async fn crash_loses_at_most_the_fragment_in_flight() {
     std::fs::create_dir(&storage).unwrap();
     let (port, http) = (free_port(), free_port());
     let _sim = sim_camera(port, &["/cam"]);
-    let cams = [Cam { id: "c", url: format!("rtsp://127.0.0.1:{port}/cam"), transport: "tcp" }];
+    let cams = [Cam { id: "c", url: format!("rtsp://127.0.0.1:{port}/cam"), transport: "tcp", extra: String::new() }];
     let mut server = Server::start(dir.path(), &config(&storage, http, 60, &cams, ""), http);
     tokio::time::sleep(Duration::from_secs(8)).await;
     let kill_us = now_us();
@@ -222,7 +222,7 @@ async fn full_disk_deletes_oldest_then_refuses_then_recovers() {
     let _disk = Tmpfs::mount(&storage, "3m");
     let (port, http) = (free_port(), free_port());
     let _sim = sim_camera(port, &["/cam"]);
-    let cams = [Cam { id: "c", url: format!("rtsp://127.0.0.1:{port}/cam"), transport: "tcp" }];
+    let cams = [Cam { id: "c", url: format!("rtsp://127.0.0.1:{port}/cam"), transport: "tcp", extra: String::new() }];
     // The index lives off the small disk, as recommended for production.
     let db = dir.path().join("index.db");
     let extra = format!("database = \"{}\"", db.display());
@@ -281,5 +281,45 @@ async fn full_disk_deletes_oldest_then_refuses_then_recovers() {
     assert!(ok, "index and files disagree after a full disk: {out}");
     for s in index.all_segments().await.unwrap() {
         ffprobe(&storage.join(&s.path));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn camera_credentials_work_and_never_leak() {
+    const PASSWORD: &str = "Mk7-secret-pass";
+    let dir = tempfile::tempdir().unwrap();
+    let storage = dir.path().join("rec");
+    std::fs::create_dir(&storage).unwrap();
+    let (port, http) = (free_port(), free_port());
+    let _sim = sim_camera_with(port, &["/cam"], Some(("hallwatch", PASSWORD)));
+    let cams = [
+        Cam {
+            id: "good",
+            url: format!("rtsp://127.0.0.1:{port}/cam"),
+            transport: "tcp",
+            extra: format!("username = \"hallwatch\"\npassword = \"{PASSWORD}\"\n"),
+        },
+        Cam {
+            id: "bad",
+            url: format!("rtsp://127.0.0.1:{port}/cam"),
+            transport: "tcp",
+            extra: "username = \"hallwatch\"\npassword = \"wrong-Pw-123\"\n".into(),
+        },
+    ];
+    let cfg = config(&storage, http, 2, &cams, "");
+    let mut server = Server::start(dir.path(), &cfg, http);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let api = reqwest::get(server.url("/api/cameras")).await.unwrap().text().await.unwrap();
+    let cams: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(cams[0]["streams"][0]["state"], "streaming", "{api}");
+    let bad = &cams[1]["streams"][0];
+    assert_eq!(bad["state"], "retrying", "{api}");
+    assert!(bad["last_error"].as_str().unwrap_or("").contains("401"), "{bad}");
+    assert!(server.proc.signal_and_wait("TERM"));
+    assert!(!segments(&storage, "good").await.is_empty());
+    assert!(segments(&storage, "bad").await.is_empty());
+    let log = server.log_text();
+    for secret in [PASSWORD, "wrong-Pw-123"] {
+        assert!(!api.contains(secret) && !log.contains(secret), "a camera password leaked");
     }
 }

@@ -98,10 +98,18 @@ pub fn clip() -> PathBuf {
 
 /// Starts `hallwatch sim-camera` serving the test clip on `port` at each mount.
 pub fn sim_camera(port: u16, mounts: &[&str]) -> Proc {
+    sim_camera_with(port, mounts, None)
+}
+
+/// Like [`sim_camera`], requiring RTSP credentials `(user, password)` when given.
+pub fn sim_camera_with(port: u16, mounts: &[&str], creds: Option<(&str, &str)>) -> Proc {
     let mut cmd = Command::new(bin());
     cmd.args(["sim-camera", "--listen", &format!("127.0.0.1:{port}"), "--file"]).arg(clip());
     for m in mounts {
         cmd.args(["--mount", m]);
+    }
+    if let Some((u, p)) = creds {
+        cmd.args(["--user", u, "--password", p]);
     }
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start sim-camera");
     wait_tcp(port, Duration::from_secs(15));
@@ -132,6 +140,8 @@ pub struct Cam<'a> {
     pub id: &'a str,
     pub url: String,
     pub transport: &'a str,
+    /// More keys for the stream table (credentials).
+    pub extra: String,
 }
 
 /// The token every test configuration accepts as an auditor.
@@ -149,8 +159,8 @@ pub fn config(storage: &Path, http_port: u16, segment_seconds: u32, cams: &[Cam<
     );
     for c in cams {
         s += &format!(
-            "\n[[cameras]]\nid = \"{}\"\nhall = \"h\"\nname = \"{}\"\n[[cameras.streams]]\nrole = \"main\"\nurl = \"{}\"\ntransport = \"{}\"\n",
-            c.id, c.id, c.url, c.transport
+            "\n[[cameras]]\nid = \"{}\"\nhall = \"h\"\nname = \"{}\"\n[[cameras.streams]]\nrole = \"main\"\nurl = \"{}\"\ntransport = \"{}\"\n{}",
+            c.id, c.id, c.url, c.transport, c.extra
         );
     }
     s
