@@ -2,6 +2,7 @@
 //!
 //! The pipeline, one module per stage:
 //! `camera` (RTSP ingest) → `record` (segments, retention, playback) → `store` (index database);
+//! `vision` (detect → track) turns frames into anonymous person tracks;
 //! `web` serves the API; `sim` provides a simulated camera for the demo, tests and benchmarks.
 
 pub mod camera;
@@ -13,4 +14,5 @@ pub mod sim;
 pub mod store;
 pub mod time;
 pub mod verify;
+pub mod vision;
 pub mod web;

@@ -26,6 +26,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const HEALTHY_SESSION: Duration = Duration::from_secs(30);
 /// No frame for this long means the camera is gone even if TCP says otherwise.
 const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// A batch of frames is handed to the recorder once it spans this much time (or at a
+/// key frame), bounding what a crash can lose on top of the fragment in flight.
+const BATCH_US: i64 = 200_000;
 /// Camera clocks further than this from ours are not trusted for wall time.
 const MAX_CLOCK_SKEW_US: i64 = 5_000_000;
 
@@ -34,8 +37,9 @@ const MAX_CLOCK_SKEW_US: i64 = 5_000_000;
 pub enum StreamEvent {
     /// Codec parameters, sent after connecting and whenever they change.
     Params(VideoParams),
-    /// An access unit.
-    Frame(Frame),
+    /// Access units in order. They travel in small batches because each hand-over wakes
+    /// the recorder thread: per-frame hand-over cost more CPU than the recording itself.
+    Frames(Vec<Frame>),
     /// The session ended; frames after this follow a gap.
     Disconnected,
 }
@@ -126,10 +130,15 @@ pub async fn run(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>, health: Arc<St
         first = false;
         health.set_state(StreamState::Connecting);
         let started = Instant::now();
+        let mut batch = Vec::new();
         let result = tokio::select! {
-            r = pull(&spec, &tx, &health, &cancel) => r,
+            r = pull(&spec, &tx, &health, &cancel, &mut batch) => r,
             () = cancel.cancelled() => Ok(()),
         };
+        // Whatever ended the session, frames already received are recorded.
+        if !batch.is_empty() {
+            let _ = tx.send(StreamEvent::Frames(batch)).await;
+        }
         // The recorder closes its segment on this; sending fails only if it is gone.
         let _ = tx.send(StreamEvent::Disconnected).await;
         if cancel.is_cancelled() {
@@ -177,6 +186,7 @@ async fn pull(
     tx: &mpsc::Sender<StreamEvent>,
     health: &StreamHealth,
     cancel: &CancellationToken,
+    batch: &mut Vec<Frame>,
 ) -> Result<(), IngestError> {
     let rtsp = |e: retina::Error| IngestError::Rtsp(spec.redact(e.to_string()));
     let opts = SessionOptions::default()
@@ -227,6 +237,13 @@ async fn pull(
         }
     };
     loop {
+        if batch.first().is_some_and(|f| batch.last().is_some_and(|l| l.wall_us - f.wall_us >= BATCH_US || l.is_key)) {
+            // Awaiting here is deliberate: recording must not lose frames, so a stalled
+            // disk pushes back on the camera connection instead.
+            if tx.send(StreamEvent::Frames(std::mem::take(batch))).await.is_err() {
+                return Ok(());
+            }
+        }
         let item = tokio::select! {
             item = demuxed.next() => item,
             () = tokio::time::sleep(FRAME_TIMEOUT) => return Err(IngestError::Timeout(FRAME_TIMEOUT.as_secs())),
@@ -241,6 +258,10 @@ async fn pull(
                         params = p;
                         if let Some(p) = &params {
                             health.stream_info(clock.source().as_str(), &p.codec, p.width, p.height);
+                            // Frames before the change belong to the old parameters.
+                            if !batch.is_empty() && tx.send(StreamEvent::Frames(std::mem::take(batch))).await.is_err() {
+                                return Ok(());
+                            }
                             if tx.send(StreamEvent::Params(p.clone())).await.is_err() {
                                 return Ok(());
                             }
@@ -255,12 +276,7 @@ async fn pull(
                 let pts_90k = scale(ts.elapsed());
                 let data = bytes::Bytes::from(f.into_data());
                 health.frame(wall_us, data.len());
-                let frame = Frame { data, is_key, pts_90k, wall_us };
-                // Awaiting here is deliberate: recording must not lose frames, so a
-                // stalled disk pushes back on the camera connection instead.
-                if tx.send(StreamEvent::Frame(frame)).await.is_err() {
-                    return Ok(());
-                }
+                batch.push(Frame { data, is_key, pts_90k, wall_us });
             }
             CodecItem::Rtcp(pkt) if pkt.stream_id() == idx => {
                 let Some(ts) = pkt.rtp_timestamp() else { continue };

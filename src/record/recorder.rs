@@ -107,7 +107,7 @@ impl Recorder {
                         self.params = Some(p);
                     }
                 }
-                StreamEvent::Frame(f) => self.on_frame(f),
+                StreamEvent::Frames(frames) => frames.into_iter().for_each(|f| self.on_frame(f)),
                 StreamEvent::Disconnected => {
                     self.end_segment();
                     self.interrupted = true;

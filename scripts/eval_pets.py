@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Score HallWatch person tracks (and optionally bare detections) against MOTChallenge ground truth.
+
+Usage:
+  eval_pets.py --gt ../shared/data/pets09_s2l1/gt/gt.txt --tracks tracks.txt [--dets dets.txt]
+
+Files are MOTChallenge text: frame,id,left,top,width,height,score_or_flag,... (frames 1-based).
+In gt.txt column 7 is a flag: 0 = ignore (people the annotators chose not to score).
+Ignore rows are handled the way the MOTChallenge devkit does: a hypothesis matched (IoU >= 0.5,
+optimal assignment over all GT boxes of the frame) to an ignored GT box is removed, so it is neither
+a false positive nor a hit; ignored boxes are never misses.
+
+Reports (needs `pip install motmetrics numpy scipy`):
+  * MOTA, IDF1, ID switches, precision/recall (motmetrics, IoU >= 0.5);
+  * per-frame count error: count = number of boxes output in a frame versus the number of scored
+    (flag 1) GT boxes in that frame; MAE and bias (mean of output - truth) over all frames. Also shown
+    "with ignore rule": boxes on ignored GT people dropped first (kinder to a detector that sees them);
+  * with --dets: the same count error for the bare detector (no tracking) at score thresholds
+    0.30..0.80, and the best of them.
+"""
+import argparse
+import sys
+from collections import defaultdict
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+import motmetrics as mm
+
+
+def load(path, min_score=None):
+    """frame -> list of (id, [l, t, w, h], col7)."""
+    rows = defaultdict(list)
+    with open(path) as f:
+        for line in f:
+            p = line.strip().split(",")
+            if len(p) < 7:
+                continue
+            fr, tid = int(float(p[0])), int(float(p[1]))
+            box = [float(v) for v in p[2:6]]
+            c7 = float(p[6])
+            if min_score is not None and c7 < min_score:
+                continue
+            rows[fr].append((tid, box, c7))
+    return rows
+
+
+def iou_matrix(a, b):
+    a = np.asarray(a, dtype=float).reshape(-1, 4)
+    b = np.asarray(b, dtype=float).reshape(-1, 4)
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)))
+    ax2, ay2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3]
+    bx2, by2 = b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
+    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, 0][:, None], b[:, 0][None]), 0, None)
+    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, 1][:, None], b[:, 1][None]), 0, None)
+    inter = iw * ih
+    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def drop_ignored(gt_rows, hyp_rows):
+    """Returns (scored GT rows, hypotheses not matched to an ignored GT box)."""
+    if not hyp_rows or not gt_rows:
+        return [g for g in gt_rows if g[2] != 0], list(hyp_rows)
+    iou = iou_matrix([g[1] for g in gt_rows], [h[1] for h in hyp_rows])
+    cost = np.where(iou >= 0.5, 1.0 - iou, 1e6)
+    gi, hi = linear_sum_assignment(cost)
+    drop = {h for g, h in zip(gi, hi) if cost[g, h] < 1e6 and gt_rows[g][2] == 0}
+    return [g for g in gt_rows if g[2] != 0], [h for k, h in enumerate(hyp_rows) if k not in drop]
+
+
+def count_errors(gt, hyp, frames, ignore_rule=False):
+    """Per-frame count error. Default: every output box against the scored GT boxes (the product's
+    view: a count is a count). With ignore_rule, hypotheses on ignored GT people are dropped first."""
+    diffs = []
+    for fr in frames:
+        if ignore_rule:
+            g, h = drop_ignored(gt.get(fr, []), hyp.get(fr, []))
+        else:
+            g, h = [x for x in gt.get(fr, []) if x[2] != 0], hyp.get(fr, [])
+        diffs.append(len(h) - len(g))
+    d = np.asarray(diffs, dtype=float)
+    return float(np.abs(d).mean()), float(d.mean())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gt", required=True)
+    ap.add_argument("--tracks", help="tracker output, MOTChallenge format")
+    ap.add_argument("--dets", help="bare detections (id column ignored, column 7 = score)")
+    ap.add_argument("--frames", type=int, help="number of frames (default: last GT frame)")
+    args = ap.parse_args()
+
+    gt = load(args.gt)
+    n_frames = args.frames or max(gt)
+    frames = range(1, n_frames + 1)
+
+    if args.tracks:
+        hyp = load(args.tracks)
+        acc = mm.MOTAccumulator(auto_id=False)
+        for fr in frames:
+            g, h = drop_ignored(gt.get(fr, []), hyp.get(fr, []))
+            iou = iou_matrix([x[1] for x in g], [x[1] for x in h])
+            # motmetrics' own iou_matrix uses np.asfarray (gone in NumPy 2); same rule: match at IoU >= 0.5.
+            dist = np.where(iou >= 0.5, 1.0 - iou, np.nan)
+            acc.update([x[0] for x in g], [x[0] for x in h], dist, frameid=fr)
+        mh = mm.metrics.create()
+        s = mh.compute(
+            acc,
+            metrics=["mota", "idf1", "num_switches", "precision", "recall", "num_false_positives",
+                     "num_misses", "mostly_tracked", "num_unique_objects", "num_fragmentations"],
+            name="tracks",
+        )
+        r = s.iloc[0]
+        mae, bias = count_errors(gt, hyp, frames)
+        print(f"tracks: MOTA {r.mota:.3f}  IDF1 {r.idf1:.3f}  IDSW {int(r.num_switches)}  "
+              f"frag {int(r.num_fragmentations)}  prec {r.precision:.3f}  rec {r.recall:.3f}  "
+              f"FP {int(r.num_false_positives)}  FN {int(r.num_misses)}  "
+              f"MT {int(r.mostly_tracked)}/{int(r.num_unique_objects)}")
+        mae_i, bias_i = count_errors(gt, hyp, frames, ignore_rule=True)
+        print(f"tracks: count MAE {mae:.3f}  bias {bias:+.3f}   "
+              f"(with ignore rule: MAE {mae_i:.3f}  bias {bias_i:+.3f})")
+
+    if args.dets:
+        best = None
+        for thr in np.arange(0.30, 0.8001, 0.05):
+            dets = load(args.dets, min_score=thr)
+            mae, bias = count_errors(gt, dets, frames)
+            mae_i, bias_i = count_errors(gt, dets, frames, ignore_rule=True)
+            print(f"detector >= {thr:.2f}: count MAE {mae:.3f}  bias {bias:+.3f}   "
+                  f"(with ignore rule: MAE {mae_i:.3f}  bias {bias_i:+.3f})")
+            if best is None or mae < best[1]:
+                best = (thr, mae, bias)
+        print(f"detector best: >= {best[0]:.2f}  count MAE {best[1]:.3f}  bias {best[2]:+.3f}")
+    if not args.tracks and not args.dets:
+        sys.exit("nothing to score: give --tracks and/or --dets")
+
+
+if __name__ == "__main__":
+    main()
