@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 struct Args {
     streams: Vec<usize>,
     seconds: u64,
+    runs: usize,
     clip: PathBuf,
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { streams: vec![8, 32], seconds: 60, clip: PathBuf::from("var/media/bench1080p.mp4") };
+    let mut a = Args { streams: vec![8, 32], seconds: 60, runs: 1, clip: PathBuf::from("var/media/bench1080p.mp4") };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -26,6 +27,7 @@ fn parse_args() -> Args {
                 a.streams = it.next().unwrap_or_default().split(',').filter_map(|s| s.parse().ok()).collect();
             }
             "--seconds" => a.seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(60),
+            "--runs" => a.runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1),
             "--clip" => a.clip = it.next().map(PathBuf::from).unwrap_or(a.clip),
             _ => {} // cargo bench passes --bench
         }
@@ -118,12 +120,25 @@ fn main() {
     println!("# Recording benchmark: {} s per run, clip {}", args.seconds, args.clip.display());
     println!("| streams | recorder | CPU s / stream-hour | ratio vs ffmpeg | peak RSS MiB | private MiB / stream | frames recorded | frames lost |");
     println!("|---|---|---|---|---|---|---|---|");
+    let mut summary = Vec::new();
     for &n in &args.streams {
-        run(&bin, &args, n);
+        let mut per_run: Vec<(f64, f64)> = (0..args.runs).map(|_| run(&bin, &args, n)).collect();
+        per_run.sort_by(|a, b| (a.0 / a.1).total_cmp(&(b.0 / b.1)));
+        let (hw, ff) = per_run[per_run.len() / 2];
+        summary.push(format!(
+            "| {n} | {} | {hw:.1} | {ff:.1} | {:.2} |",
+            args.runs,
+            hw / ff.max(1e-9)
+        ));
+    }
+    println!("\n# Median run (by ratio)\n| streams | runs | hallwatch CPU s / stream-hour | ffmpeg CPU s / stream-hour | ratio |\n|---|---|---|---|---|");
+    for line in summary {
+        println!("{line}");
     }
 }
 
-fn run(bin: &Path, args: &Args, n: usize) {
+/// Records `n` streams with both recorders at once; returns CPU s per stream-hour (hallwatch, ffmpeg).
+fn run(bin: &Path, args: &Args, n: usize) -> (f64, f64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let rtsp_port = free_port();
     let http_port = free_port();
@@ -242,4 +257,5 @@ fn run(bin: &Path, args: &Args, n: usize) {
             o.lost_frames.map(|l| l.to_string()).unwrap_or_else(|| "n/a (no receive count)".into()),
         );
     }
+    (hw_o.cpu_s / stream_hours, ff_o.cpu_s / stream_hours)
 }

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use retina::client::{Credentials, PlayOptions, Session, SessionOptions, SetupOptions, Transport};
 use retina::codec::{CodecItem, ParametersRef};
 use tokio::sync::mpsc;
@@ -29,6 +29,9 @@ const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// A batch of frames is handed to the recorder once it spans this much time (or at a
 /// key frame), bounding what a crash can lose on top of the fragment in flight.
 const BATCH_US: i64 = 200_000;
+/// Pause when the socket is drained, so the next read finds many packets waiting.
+/// Far below what socket buffers hold at camera bitrates, and below `BATCH_US`.
+const READ_COALESCE: Duration = Duration::from_millis(100);
 /// Camera clocks further than this from ours are not trusted for wall time.
 const MAX_CLOCK_SKEW_US: i64 = 5_000_000;
 
@@ -244,10 +247,21 @@ async fn pull(
                 return Ok(());
             }
         }
-        let item = tokio::select! {
-            item = demuxed.next() => item,
-            () = tokio::time::sleep(FRAME_TIMEOUT) => return Err(IngestError::Timeout(FRAME_TIMEOUT.as_secs())),
-            () = cancel.cancelled() => return Ok(()),
+        // Take what is already buffered without waiting; when nothing is, let packets
+        // gather in the socket buffer for a moment before waiting on the socket. Waking
+        // for every frame as it lands cost a context switch per frame, which was most of
+        // the ingest CPU. (`now_or_never` polls with a no-op waker, so arriving packets
+        // do not wake this task during the pause.)
+        let item = match demuxed.next().now_or_never() {
+            Some(item) => item,
+            None => tokio::select! {
+                item = async {
+                    tokio::time::sleep(READ_COALESCE).await;
+                    demuxed.next().await
+                } => item,
+                () = tokio::time::sleep(FRAME_TIMEOUT) => return Err(IngestError::Timeout(FRAME_TIMEOUT.as_secs())),
+                () = cancel.cancelled() => return Ok(()),
+            },
         };
         let Some(item) = item else { return Ok(()) };
         match item.map_err(rtsp)? {
