@@ -205,7 +205,7 @@ impl Recorder {
                 Opened::Yes
             }
             Err(e) => {
-                let _ = std::fs::remove_file(self.storage.resolve(&rel));
+                // `create` cleans up after itself; any file at this path is another segment's.
                 if let Err(e2) = self.rt.block_on(self.store.forget_empty_segment(id)) {
                     tracing::error!("cannot drop index row of failed segment {id}: {e2}");
                 }

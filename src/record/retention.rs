@@ -63,14 +63,15 @@ impl Policy {
     }
 }
 
-async fn delete(store: &Store, storage: &Storage, seg: &SegmentRow, reason: &str) -> Result<(), StoreError> {
+/// Deletes one segment; returns false if its file could not be removed (the row stays).
+async fn delete(store: &Store, storage: &Storage, seg: &SegmentRow, reason: &str) -> Result<bool, StoreError> {
     match std::fs::remove_file(storage.resolve(&seg.path)) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
             // Keep the row: its file is still there and still accounted for.
             tracing::error!(segment = seg.id, path = %seg.path, "retention cannot delete file: {e}");
-            return Ok(());
+            return Ok(false);
         }
     }
     store.delete_segment(seg, reason).await?;
@@ -78,7 +79,7 @@ async fn delete(store: &Store, storage: &Storage, seg: &SegmentRow, reason: &str
         segment = seg.id, camera = %seg.camera_id, path = %seg.path, bytes = seg.bytes,
         start = %crate::time::to_rfc3339(seg.start_us), reason, "retention deleted segment"
     );
-    Ok(())
+    Ok(true)
 }
 
 /// Runs one retention pass.
@@ -89,24 +90,30 @@ pub async fn run_once(store: &Store, storage: &Storage, policy: &Policy) -> Resu
         if let Some(days) = cam.max_days {
             let before = now - i64::from(days) * 86_400 * 1_000_000;
             for seg in store.expired(&cam.camera_id, before).await? {
-                delete(store, storage, &seg, "age").await?;
-                report.by_age += 1;
+                if delete(store, storage, &seg, "age").await? {
+                    report.by_age += 1;
+                }
             }
         }
         if let Some(max) = cam.max_bytes {
             let mut used = u64::try_from(store.camera_bytes(&cam.camera_id).await?).unwrap_or(0);
             'bytes: while used > max {
                 let batch = store.oldest_deletable(Some(&cam.camera_id), 32).await?;
-                if batch.is_empty() {
-                    break;
-                }
+                let mut progress = false;
                 for seg in batch {
-                    delete(store, storage, &seg, "bytes").await?;
+                    if !delete(store, storage, &seg, "bytes").await? {
+                        continue;
+                    }
+                    progress = true;
                     report.by_bytes += 1;
                     used = used.saturating_sub(u64::try_from(seg.bytes).unwrap_or(0));
                     if used <= max {
                         break 'bytes;
                     }
+                }
+                // Nothing left that may be deleted (held, open, or undeletable files).
+                if !progress {
+                    break;
                 }
             }
         }
@@ -128,15 +135,17 @@ pub async fn run_once(store: &Store, storage: &Storage, policy: &Policy) -> Resu
             storage.set_accepting(true);
             break;
         }
-        let batch = store.oldest_deletable(None, 8).await?;
-        if batch.is_empty() {
+        let mut progress = false;
+        for seg in store.oldest_deletable(None, 8).await? {
+            if delete(store, storage, &seg, "disk").await? {
+                progress = true;
+                report.by_disk += 1;
+            }
+        }
+        if !progress {
             report.disk_short = true;
             storage.set_accepting(false);
             break;
-        }
-        for seg in batch {
-            delete(store, storage, &seg, "disk").await?;
-            report.by_disk += 1;
         }
     }
     Ok(report)

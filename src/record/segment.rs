@@ -63,7 +63,11 @@ impl SegmentFile {
             buf: Vec::new(),
         };
         let init = mp4::init_segment(params);
-        s.write_durable(&init)?;
+        if let Err(e) = s.write_durable(&init) {
+            // A file without even an init segment is useless and would be an orphan.
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         Ok(s)
     }
 
