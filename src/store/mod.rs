@@ -98,9 +98,4 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
-
-    /// The underlying pool, for repositories added by later stages.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
 }

@@ -134,16 +134,6 @@ impl Store {
         Ok(id)
     }
 
-    /// Sets the final path of a segment (the path embeds the row id).
-    pub async fn set_segment_path(&self, id: i64, path: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE segment SET path = $1 WHERE id = $2")
-            .bind(path)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Marks a segment closed with its final figures.
     pub async fn close_segment(&self, id: i64, c: &SegmentClose) -> Result<(), StoreError> {
         sqlx::query(
