@@ -3,6 +3,8 @@
 
 Usage:
   eval_pets.py --gt ../shared/data/pets09_s2l1/gt/gt.txt --tracks tracks.txt [--dets dets.txt]
+               [--zones config/zones/pets09.toml --counts counts.csv --visits visits.csv --fps 7]
+  (scripts/eval_pets.sh runs `hallwatch analyze` on the clip and then this script.)
 
 Files are MOTChallenge text: frame,id,left,top,width,height,score_or_flag,... (frames 1-based).
 In gt.txt column 7 is a flag: 0 = ignore (people the annotators chose not to score).
@@ -16,10 +18,19 @@ Reports (needs `pip install motmetrics numpy scipy`):
     (flag 1) GT boxes in that frame; MAE and bias (mean of output - truth) over all frames. Also shown
     "with ignore rule": boxes on ignored GT people dropped first (kinder to a detector that sees them);
   * with --dets: the same count error for the bare detector (no tracking) at score thresholds
-    0.30..0.80, and the best of them.
+    0.30..0.80, and the best of them;
+  * with --zones and --counts: per-frame count error *in each area zone* of hallwatch's counts.csv
+    (debounced membership) against the scored GT boxes whose foot point (bottom centre) is inside the
+    polygon; with --dets also for the bare detector at its best whole-view threshold;
+  * with --zones, --visits and --tracks: per-person time in zone. GT time = frames with the foot point
+    inside / fps. Each hallwatch track is assigned to the GT person it overlaps (IoU >= 0.5) most often;
+    a person's measured time is the sum of the visits.csv durations of their tracks. Reports the median
+    and mean absolute error over GT people who were in the zone (measured, GT, or both).
 """
 import argparse
+import csv
 import sys
+import tomllib
 from collections import defaultdict
 
 import numpy as np
@@ -84,12 +95,98 @@ def count_errors(gt, hyp, frames, ignore_rule=False):
     return float(np.abs(d).mean()), float(d.mean())
 
 
+def load_zones(path):
+    """zone id -> polygon (normalised), area zones only."""
+    with open(path, "rb") as f:
+        doc = tomllib.load(f)
+    return {z["id"]: z["polygon"] for z in doc.get("zones", []) if "polygon" in z}
+
+
+def inside(pt, poly):
+    """Even-odd ray casting, the same rule as src/vision/zones.rs."""
+    x, y = pt
+    res = False
+    j = len(poly) - 1
+    for i in range(len(poly)):
+        (ax, ay), (bx, by) = poly[i], poly[j]
+        if (ay > y) != (by > y):
+            if x < ax + (y - ay) * (bx - ax) / (by - ay):
+                res = not res
+        j = i
+    return res
+
+
+def foot(box, w, h):
+    return ((box[0] + box[2] / 2) / w, (box[1] + box[3]) / h)
+
+
+def zone_count_errors(gt, pred_counts, poly, frames, w, h):
+    """MAE and bias of a per-frame zone count (dict frame -> count) vs scored GT feet in the polygon."""
+    d = []
+    for fr in frames:
+        g = sum(1 for x in gt.get(fr, []) if x[2] != 0 and inside(foot(x[1], w, h), poly))
+        d.append(pred_counts.get(fr, 0) - g)
+    d = np.asarray(d, dtype=float)
+    return float(np.abs(d).mean()), float(d.mean())
+
+
+def read_counts(path):
+    """zone -> {frame: count} from counts.csv."""
+    out = defaultdict(dict)
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            out[row["zone"]][int(row["frame"])] = int(row["count"])
+    return out
+
+
+def time_in_zone(gt, hyp, visits_path, zone, poly, frames, fps, w, h):
+    """Per-GT-person time-in-zone errors (seconds): (list of |err|, list of (gt_id, gt_s, measured_s))."""
+    gt_time = defaultdict(float)
+    ignored = set()
+    for fr in frames:
+        for gid, box, flag in gt.get(fr, []):
+            if flag == 0:
+                ignored.add(gid)
+            elif inside(foot(box, w, h), poly):
+                gt_time[gid] += 1.0 / fps
+    # Assign each hypothesis track to the GT person it matches most often (IoU >= 0.5, optimal per frame).
+    votes = defaultdict(lambda: defaultdict(int))
+    for fr in frames:
+        g, hy = gt.get(fr, []), hyp.get(fr, [])
+        if not g or not hy:
+            continue
+        iou = iou_matrix([x[1] for x in g], [x[1] for x in hy])
+        cost = np.where(iou >= 0.5, 1.0 - iou, 1e6)
+        gi, hi = linear_sum_assignment(cost)
+        for a, b in zip(gi, hi):
+            if cost[a, b] < 1e6:
+                votes[hy[b][0]][g[a][0]] += 1
+    owner = {tid: max(v.items(), key=lambda kv: kv[1])[0] for tid, v in votes.items()}
+    measured = defaultdict(float)
+    with open(visits_path) as f:
+        for row in csv.DictReader(f):
+            if row["zone"] != zone:
+                continue
+            gid = owner.get(int(row["track_id"]))
+            if gid is not None:
+                measured[gid] += float(row["exit_s"]) - float(row["enter_s"])
+    people = sorted((set(gt_time) | set(measured)) - ignored)
+    rows = [(gid, gt_time.get(gid, 0.0), measured.get(gid, 0.0)) for gid in people]
+    return [abs(m - g) for _, g, m in rows], rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gt", required=True)
     ap.add_argument("--tracks", help="tracker output, MOTChallenge format")
     ap.add_argument("--dets", help="bare detections (id column ignored, column 7 = score)")
     ap.add_argument("--frames", type=int, help="number of frames (default: last GT frame)")
+    ap.add_argument("--zones", help="zone file (TOML) used for the run")
+    ap.add_argument("--counts", help="hallwatch counts.csv")
+    ap.add_argument("--visits", help="hallwatch visits.csv")
+    ap.add_argument("--fps", type=float, default=7.0, help="true frame rate (PETS09-S2L1: 7)")
+    ap.add_argument("--width", type=int, default=768)
+    ap.add_argument("--height", type=int, default=576)
     args = ap.parse_args()
 
     gt = load(args.gt)
@@ -133,6 +230,26 @@ def main():
             if best is None or mae < best[1]:
                 best = (thr, mae, bias)
         print(f"detector best: >= {best[0]:.2f}  count MAE {best[1]:.3f}  bias {best[2]:+.3f}")
+    zones = load_zones(args.zones) if args.zones else {}
+    best_thr = best[0] if args.dets else None
+    for zid, poly in zones.items():
+        if args.counts:
+            counts = read_counts(args.counts)
+            mae, bias = zone_count_errors(gt, counts.get(zid, {}), poly, frames, args.width, args.height)
+            print(f"zone {zid}: tracks count MAE {mae:.3f}  bias {bias:+.3f}")
+        if args.dets:
+            dets = load(args.dets, min_score=best_thr)
+            dc = {fr: sum(1 for x in rows if inside(foot(x[1], args.width, args.height), poly)) for fr, rows in dets.items()}
+            mae, bias = zone_count_errors(gt, dc, poly, frames, args.width, args.height)
+            print(f"zone {zid}: detector >= {best_thr:.2f} count MAE {mae:.3f}  bias {bias:+.3f}")
+        if args.visits and args.tracks:
+            errs, rows = time_in_zone(gt, load(args.tracks), args.visits, zid, poly, frames, args.fps,
+                                      args.width, args.height)
+            if errs:
+                gt_total = sum(g for _, g, _ in rows)
+                m_total = sum(m for _, _, m in rows)
+                print(f"zone {zid}: time in zone over {len(errs)} people: median |error| {np.median(errs):.2f} s  "
+                      f"mean |error| {np.mean(errs):.2f} s  (GT total {gt_total:.1f} s, measured {m_total:.1f} s)")
     if not args.tracks and not args.dets:
         sys.exit("nothing to score: give --tracks and/or --dets")
 

@@ -172,6 +172,9 @@ pub struct CameraConfig {
     pub retention_max: Option<ByteSize>,
     /// The RTSP streams of this camera.
     pub streams: Vec<StreamConfig>,
+    /// Analysis zones of this camera's view (`[[cameras.zones]]`, same schema as a zone file).
+    #[serde(default)]
+    pub zones: Vec<crate::vision::zones::ZoneSpec>,
 }
 
 /// What a stream is used for.
@@ -452,6 +455,7 @@ impl Config {
             if c.streams.is_empty() {
                 return Err(invalid(key("streams"), "a camera needs at least one stream".into()));
             }
+            crate::vision::zones::validate_all(&c.zones).map_err(|e| invalid(key("zones"), e.to_string()))?;
             let mut roles = std::collections::HashSet::new();
             for (j, s) in c.streams.iter().enumerate() {
                 let skey = |k: &str| format!("cameras[{i}].streams[{j}].{k}");
@@ -548,6 +552,15 @@ mod tests {
         let e = load(&base("urll = \"x\"")).unwrap_err().to_string();
         assert!(e.contains("cameras[0].streams[0]"), "{e}");
         assert!(e.contains("urll"), "{e}");
+    }
+
+    #[test]
+    fn bad_zone_names_the_key_and_zone() {
+        let zone = "\n[[cameras.zones]]\nid = \"z1\"\nkind = \"staff\"\npolygon = [[0,0],[1,0],[1,1]]\n";
+        let e = load(&format!("{}{zone}", base(""))).unwrap_err().to_string();
+        assert!(e.contains("cameras[0].zones") && e.contains("`z1`") && e.contains("counter"), "{e}");
+        let ok = zone.replace("kind = \"staff\"", "kind = \"staff\"\ncounter = 2");
+        assert!(load(&format!("{}{ok}", base(""))).is_ok());
     }
 
     #[test]

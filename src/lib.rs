@@ -2,7 +2,7 @@
 //!
 //! The pipeline, one module per stage:
 //! `camera` (RTSP ingest) → `record` (segments, retention, playback) → `store` (index database);
-//! `vision` (detect → track) turns frames into anonymous person tracks;
+//! `vision` (decode → detect → track → zones) turns frames into anonymous person tracks and zone counts;
 //! `web` serves the API; `sim` provides a simulated camera for the demo, tests and benchmarks.
 
 pub mod camera;
