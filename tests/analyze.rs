@@ -10,7 +10,9 @@ const FRAMES: u64 = 100;
 
 fn pets_dir() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [root.join("../shared/data/pets09_s2l1"), PathBuf::from("/work/shared/data/pets09_s2l1")];
+    // SHARED_DIR is the same override scripts/setup.sh honours.
+    let shared = std::env::var_os("SHARED_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("../shared"));
+    let candidates = [shared.join("data/pets09_s2l1")];
     candidates.iter().find(|p| p.join("vtest.avi").is_file() && p.join("gt/gt.txt").is_file()).cloned().unwrap_or_else(|| {
         panic!("PETS09-S2L1 not found (looked for vtest.avi and gt/gt.txt in {candidates:?}); this test needs ../shared/data from the dev setup")
     })

@@ -563,7 +563,9 @@ mod tests {
     /// pass silently without having run.
     fn pets_frame() -> RgbImage {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let candidates = [root.join("../shared/data/pets09_s2l1/vtest.avi"), PathBuf::from("/work/shared/data/pets09_s2l1/vtest.avi")];
+        // SHARED_DIR is the same override scripts/setup.sh honours.
+        let shared = std::env::var_os("SHARED_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("../shared"));
+        let candidates = [shared.join("data/pets09_s2l1/vtest.avi")];
         let video = candidates.iter().find(|p| p.exists()).unwrap_or_else(|| {
             panic!("PETS clip not found (looked for {candidates:?}); this test needs ../shared/data from the dev setup")
         });
