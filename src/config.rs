@@ -61,6 +61,9 @@ pub struct Config {
     /// The built-in simulated camera, for the demo hall.
     #[serde(default)]
     pub simulator: Option<SimulatorConfig>,
+    /// People detection and tracking; absent means no analysis.
+    #[serde(default)]
+    pub analysis: Option<AnalysisConfig>,
     /// API access tokens (accounts arrive with the web issue).
     #[serde(default)]
     pub access: Vec<AccessToken>,
@@ -175,6 +178,91 @@ pub struct CameraConfig {
     /// Analysis zones of this camera's view (`[[cameras.zones]]`, same schema as a zone file).
     #[serde(default)]
     pub zones: Vec<crate::vision::zones::ZoneSpec>,
+    /// Whether to analyse this camera when `[analysis]` is enabled. Default true. The
+    /// `detect` stream is analysed when the camera has one, else `main`.
+    #[serde(default = "default_true")]
+    pub analyze: bool,
+}
+
+impl CameraConfig {
+    /// The stream analysis uses: the sub-stream when there is one, as NVRs do.
+    pub fn analysis_stream(&self) -> Option<&StreamConfig> {
+        self.streams
+            .iter()
+            .find(|s| s.role == StreamRole::Detect)
+            .or_else(|| self.streams.iter().find(|s| s.role == StreamRole::Main))
+    }
+}
+
+/// People detection settings: the model spec lives here so that another YOLOX-family
+/// export can be dropped in without code changes.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// Whether `serve` analyses cameras.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The ONNX model file.
+    pub model: PathBuf,
+    /// Its sha256 (lowercase hex); checked at start-up. Default: the shipped YOLOX-Nano.
+    #[serde(default)]
+    pub model_sha256: Option<String>,
+    /// Network input size `[width, height]`. Default `[416, 416]`.
+    #[serde(default)]
+    pub input_size: Option<[u32; 2]>,
+    /// Detection heads' strides. Default `[8, 16, 32]`.
+    #[serde(default)]
+    pub strides: Option<Vec<u32>>,
+    /// Lowest detection score kept (the tracker uses low scores to keep occluded people). Default 0.1.
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    /// Non-maximum suppression IoU. Default 0.45.
+    #[serde(default)]
+    pub nms_iou: Option<f32>,
+    /// Class index of "person". Default 0 (COCO).
+    #[serde(default)]
+    pub person_class: Option<usize>,
+    /// Threads ONNX Runtime uses per inference. Default 1.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// Frames analysed per second and camera. Default 5.
+    #[serde(default = "default_analysis_fps")]
+    pub fps: f64,
+}
+
+fn default_threads() -> usize {
+    1
+}
+fn default_analysis_fps() -> f64 {
+    5.0
+}
+
+impl AnalysisConfig {
+    /// The detector's model spec.
+    pub fn model_spec(&self) -> crate::vision::ModelSpec {
+        let mut m = crate::vision::ModelSpec::yolox_nano(&self.model);
+        if let Some(h) = &self.model_sha256 {
+            m.sha256 = h.to_ascii_lowercase();
+        }
+        if let Some([w, h]) = self.input_size {
+            m.input_width = w;
+            m.input_height = h;
+        }
+        if let Some(s) = &self.strides {
+            m.strides = s.clone();
+        }
+        if let Some(t) = self.score_threshold {
+            m.score_threshold = t;
+        }
+        if let Some(t) = self.nms_iou {
+            m.nms_iou = t;
+        }
+        if let Some(c) = self.person_class {
+            m.class_id = c;
+        }
+        m.intra_threads = self.threads;
+        m
+    }
 }
 
 /// What a stream is used for.
@@ -484,6 +572,28 @@ impl Config {
                 if !m.starts_with('/') || m.len() < 2 {
                     return Err(invalid(format!("simulator.mounts[{i}]"), format!("`{m}` must look like \"/hall\"")));
                 }
+            }
+        }
+        if let Some(a) = self.analysis.as_ref().filter(|a| a.enabled) {
+            if !a.model.is_file() {
+                return Err(invalid(
+                    "analysis.model".into(),
+                    format!("{} does not exist (run `make setup` to install the model)", a.model.display()),
+                ));
+            }
+            if !(a.fps > 0.0 && a.fps <= 30.0) {
+                return Err(invalid("analysis.fps".into(), format!("{} is out of range (0, 30]", a.fps)));
+            }
+            if !(1..=64).contains(&a.threads) {
+                return Err(invalid("analysis.threads".into(), format!("{} is out of range 1..=64", a.threads)));
+            }
+            if let Some(h) = &a.model_sha256 {
+                if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid("analysis.model_sha256".into(), "must be 64 hex digits".into()));
+                }
+            }
+            if a.score_threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
+                return Err(invalid("analysis.score_threshold".into(), "must be in [0, 1)".into()));
             }
         }
         for (i, t) in self.access.iter().enumerate() {

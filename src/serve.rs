@@ -5,6 +5,7 @@
 //! recorder closes and indexes its open segment → stop HTTP → exit. Nothing that
 //! reached a recorder is left out of the index.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +13,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::camera::health::StreamHealth;
-use crate::camera::session::{self, StreamSpec};
+use crate::camera::session::{self, Sinks, StreamSpec};
 use crate::config::Config;
 use crate::record::recorder::{Recorder, RecorderSettings};
 use crate::record::storage::{Storage, StorageError};
 use crate::record::{recovery, retention};
 use crate::sim::camera::{SimCamera, SimCameraOptions, SimError};
 use crate::store::{Store, StoreError};
+use crate::vision::live::LiveBoard;
+use crate::vision::{CameraAnalyzer, DetectError, Detector, Hysteresis, TrackerConfig};
 use crate::web::{self, AppState};
 
 /// How many frames may wait for a slow disk before ingest pushes back on the camera.
@@ -41,6 +44,9 @@ pub enum ServeError {
     /// The simulated camera did not start.
     #[error("simulated camera: {0}")]
     Sim(#[from] SimError),
+    /// The detector could not be loaded (missing or different model file…).
+    #[error("analysis: {0}")]
+    Detector(#[from] DetectError),
     /// A start-up thread failed.
     #[error("start-up task failed: {0}")]
     Thread(String),
@@ -84,38 +90,78 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
         _ => None,
     };
 
+    // The detector is loaded once (sha256 checked) and shared by every camera's analysis.
+    let analysis = cfg.analysis.as_ref().filter(|a| a.enabled && cfg.cameras.iter().any(|c| c.enabled && c.analyze));
+    let detector = match analysis {
+        Some(a) => {
+            let spec = a.model_spec();
+            let d = tokio::task::spawn_blocking(move || Detector::load(&spec))
+                .await
+                .map_err(|e| ServeError::Thread(e.to_string()))??;
+            Some(Arc::new(d))
+        }
+        None => None,
+    };
+    let board = Arc::new(LiveBoard::default());
+    let analysis_stop = Arc::new(AtomicBool::new(false));
+    let mut analysers = Vec::new();
+
     let ingest_cancel = CancellationToken::new();
     let mut healths = Vec::new();
     let mut ingest_tasks = Vec::new();
     let mut recorders = Vec::new();
     for cam in cfg.cameras.iter().filter(|c| c.enabled) {
-        for s in cam.streams.iter().filter(|s| s.records()) {
+        let analysed_role = cam.analysis_stream().map(|s| s.role).filter(|_| cam.analyze);
+        for s in &cam.streams {
+            let analyse = detector.is_some() && analysed_role == Some(s.role);
+            if !s.records() && !analyse {
+                continue;
+            }
             let spec = StreamSpec::from_config(&cam.id, s).map_err(|source| ServeError::Url { camera: cam.id.clone(), source })?;
             let health = Arc::new(StreamHealth::new(&cam.id, s.role.as_str()));
-            let (tx, rx) = mpsc::channel(RECORD_QUEUE_FRAMES);
-            let last_end = store.last_segment_end(&cam.id, s.role.as_str()).await?;
-            let recorder = Recorder::new(
-                RecorderSettings {
-                    camera_id: cam.id.clone(),
-                    stream: s.role.as_str().to_owned(),
-                    segment_seconds: cfg.storage.segment_seconds,
-                    fragment_ms: cfg.storage.fragment_ms,
-                    sync_fragments: cfg.storage.sync_fragments,
-                },
-                storage.clone(),
-                store.clone(),
-                tokio::runtime::Handle::current(),
-                health.clone(),
-                last_end,
+            let mut sinks = Sinks::default();
+            if s.records() {
+                let (tx, rx) = mpsc::channel(RECORD_QUEUE_FRAMES);
+                sinks.record = Some(tx);
+                let last_end = store.last_segment_end(&cam.id, s.role.as_str()).await?;
+                let recorder = Recorder::new(
+                    RecorderSettings {
+                        camera_id: cam.id.clone(),
+                        stream: s.role.as_str().to_owned(),
+                        segment_seconds: cfg.storage.segment_seconds,
+                        fragment_ms: cfg.storage.fragment_ms,
+                        sync_fragments: cfg.storage.sync_fragments,
+                    },
+                    storage.clone(),
+                    store.clone(),
+                    tokio::runtime::Handle::current(),
+                    health.clone(),
+                    last_end,
+                );
+                let name = format!("rec-{}-{}", cam.id, s.role);
+                let handle = std::thread::Builder::new()
+                    .name(name.chars().take(15).collect())
+                    .spawn(move || recorder.run(rx))
+                    .map_err(|e| ServeError::Thread(e.to_string()))?;
+                recorders.push(handle);
+            }
+            if let (true, Some(det), Some(a)) = (analyse, &detector, analysis) {
+                let zones = crate::vision::zones::validate_all(&cam.zones).map_err(|e| ServeError::Thread(e.to_string()))?;
+                let analyzer = CameraAnalyzer::new(det.clone(), TrackerConfig::default(), zones, Hysteresis::default());
+                let (sink, feed) = crate::vision::live::feed();
+                sinks.analysis = Some(sink);
+                let (id, fps, board, stop) = (cam.id.clone(), a.fps, board.clone(), analysis_stop.clone());
+                let handle = std::thread::Builder::new()
+                    .name(format!("ana-{}", cam.id).chars().take(15).collect())
+                    .spawn(move || crate::vision::live::run_camera(id, feed, analyzer, fps, board, stop))
+                    .map_err(|e| ServeError::Thread(e.to_string()))?;
+                analysers.push(handle);
+            }
+            tracing::info!(
+                camera = %cam.id, stream = %s.role, url = %spec.url, transport = ?spec.transport,
+                record = s.records(), analyse, "pulling camera stream"
             );
-            let name = format!("rec-{}-{}", cam.id, s.role);
-            let handle = std::thread::Builder::new()
-                .name(name.chars().take(15).collect())
-                .spawn(move || recorder.run(rx))
-                .map_err(|e| ServeError::Storage(StorageError::Io { path: storage.dir().to_owned(), source: e }))?;
-            recorders.push(handle);
-            tracing::info!(camera = %cam.id, stream = %s.role, url = %spec.url, transport = ?spec.transport, "recording camera");
-            ingest_tasks.push(tokio::spawn(session::run(spec, tx, health.clone(), ingest_cancel.child_token())));
+            ingest_tasks.push(tokio::spawn(session::run(spec, sinks, health.clone(), ingest_cancel.child_token())));
             healths.push(health);
         }
     }
@@ -138,6 +184,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
         storage: storage.clone(),
         health: healths.clone(),
         audited: Default::default(),
+        live: board.clone(),
     };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })?;
     let http_cancel = CancellationToken::new();
@@ -160,7 +207,13 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
         let _ = t.await;
     }
     // Ingest tasks dropped their senders; each recorder drains, closes its segment, exits.
+    analysis_stop.store(true, Ordering::Relaxed);
     let joined = tokio::task::spawn_blocking(move || {
+        for a in analysers {
+            if a.join().is_err() {
+                tracing::error!("an analysis thread panicked");
+            }
+        }
         for r in recorders {
             if r.join().is_err() {
                 tracing::error!("a recorder thread panicked");

@@ -16,6 +16,7 @@ use url::Url;
 use super::clock::WallClock;
 use super::health::{StreamHealth, StreamState};
 use super::{Frame, VideoParams};
+use crate::vision::live::{AnalysisEvent, AnalysisSink};
 use crate::config::{StreamConfig, StreamRole, TransportKind};
 use crate::time::system_time_us;
 
@@ -45,6 +46,52 @@ pub enum StreamEvent {
     Frames(Vec<Frame>),
     /// The session ended; frames after this follow a gap.
     Disconnected,
+}
+
+/// Where a stream's frames go: the recorder (lossless: ingest waits for it) and
+/// analysis (lossy: frames are dropped when it falls behind).
+#[derive(Debug, Default)]
+pub struct Sinks {
+    /// The recorder's channel, if this stream is recorded.
+    pub record: Option<mpsc::Sender<StreamEvent>>,
+    /// Analysis, if this stream is analysed.
+    pub analysis: Option<AnalysisSink>,
+}
+
+impl Sinks {
+    /// Sends new parameters; false when the recorder has gone away.
+    async fn params(&self, p: &VideoParams) -> bool {
+        if let Some(a) = &self.analysis {
+            a.offer(AnalysisEvent::Params(p.clone()));
+        }
+        match &self.record {
+            Some(tx) => tx.send(StreamEvent::Params(p.clone())).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// Sends a batch of frames; false when the recorder has gone away.
+    async fn frames(&self, batch: Vec<Frame>) -> bool {
+        if let Some(a) = &self.analysis {
+            a.offer(AnalysisEvent::Frames(batch.clone()));
+        }
+        match &self.record {
+            // Awaiting here is deliberate: recording must not lose frames, so a stalled
+            // disk pushes back on the camera connection instead.
+            Some(tx) => tx.send(StreamEvent::Frames(batch)).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// Tells both sides the session ended.
+    async fn disconnected(&self) {
+        if let Some(a) = &self.analysis {
+            a.offer(AnalysisEvent::Restart);
+        }
+        if let Some(tx) = &self.record {
+            let _ = tx.send(StreamEvent::Disconnected).await;
+        }
+    }
 }
 
 /// An ingest failure, with credentials already removed from its text.
@@ -123,7 +170,7 @@ impl StreamSpec {
 }
 
 /// Pulls a stream until `cancel` fires, reconnecting after every failure.
-pub async fn run(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>, health: Arc<StreamHealth>, cancel: CancellationToken) {
+pub async fn run(spec: StreamSpec, sinks: Sinks, health: Arc<StreamHealth>, cancel: CancellationToken) {
     let mut backoff = Duration::from_millis(500);
     let mut first = true;
     loop {
@@ -135,15 +182,15 @@ pub async fn run(spec: StreamSpec, tx: mpsc::Sender<StreamEvent>, health: Arc<St
         let started = Instant::now();
         let mut batch = Vec::new();
         let result = tokio::select! {
-            r = pull(&spec, &tx, &health, &cancel, &mut batch) => r,
+            r = pull(&spec, &sinks, &health, &cancel, &mut batch) => r,
             () = cancel.cancelled() => Ok(()),
         };
         // Whatever ended the session, frames already received are recorded.
         if !batch.is_empty() {
-            let _ = tx.send(StreamEvent::Frames(batch)).await;
+            sinks.frames(batch).await;
         }
-        // The recorder closes its segment on this; sending fails only if it is gone.
-        let _ = tx.send(StreamEvent::Disconnected).await;
+        // The recorder closes its segment on this.
+        sinks.disconnected().await;
         if cancel.is_cancelled() {
             health.set_state(StreamState::Stopped);
             return;
@@ -186,7 +233,7 @@ fn video_params(p: Option<ParametersRef<'_>>) -> Result<Option<VideoParams>, Ing
 /// One session: connect, set up the video stream, and forward frames until it fails.
 async fn pull(
     spec: &StreamSpec,
-    tx: &mpsc::Sender<StreamEvent>,
+    sinks: &Sinks,
     health: &StreamHealth,
     cancel: &CancellationToken,
     batch: &mut Vec<Frame>,
@@ -228,7 +275,7 @@ async fn pull(
     let mut params = video_params(demuxed.streams()[idx].parameters())?;
     if let Some(p) = &params {
         health.stream_info(clock.source().as_str(), &p.codec, p.width, p.height);
-        if tx.send(StreamEvent::Params(p.clone())).await.is_err() {
+        if !sinks.params(p).await {
             return Ok(());
         }
     }
@@ -241,9 +288,7 @@ async fn pull(
     };
     loop {
         if batch.first().is_some_and(|f| batch.last().is_some_and(|l| l.wall_us - f.wall_us >= BATCH_US || l.is_key)) {
-            // Awaiting here is deliberate: recording must not lose frames, so a stalled
-            // disk pushes back on the camera connection instead.
-            if tx.send(StreamEvent::Frames(std::mem::take(batch))).await.is_err() {
+            if !sinks.frames(std::mem::take(batch)).await {
                 return Ok(());
             }
         }
@@ -273,10 +318,10 @@ async fn pull(
                         if let Some(p) = &params {
                             health.stream_info(clock.source().as_str(), &p.codec, p.width, p.height);
                             // Frames before the change belong to the old parameters.
-                            if !batch.is_empty() && tx.send(StreamEvent::Frames(std::mem::take(batch))).await.is_err() {
+                            if !batch.is_empty() && !sinks.frames(std::mem::take(batch)).await {
                                 return Ok(());
                             }
-                            if tx.send(StreamEvent::Params(p.clone())).await.is_err() {
+                            if !sinks.params(p).await {
                                 return Ok(());
                             }
                         }

@@ -9,6 +9,7 @@
 pub mod analyze;
 pub mod decode;
 pub mod detect;
+pub mod live;
 pub mod pipeline;
 pub mod track;
 pub mod zones;

@@ -56,6 +56,11 @@ pub async fn cameras(State(st): State<AppState>) -> Result<Json<Vec<CameraView>>
     Ok(Json(out))
 }
 
+/// `GET /api/live`: anonymous live counts of every analysed camera.
+pub async fn live(State(st): State<AppState>) -> Json<Vec<crate::vision::live::LiveView>> {
+    Json(st.live.snapshot())
+}
+
 /// Query of range endpoints.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

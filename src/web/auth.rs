@@ -29,6 +29,8 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/health", Access::Public),
     // Operational health only: no footage, no personal data.
     ("/api/cameras", Access::Public),
+    // Anonymous aggregates only (counts per zone), the same figures a public display shows.
+    ("/api/live", Access::Public),
     ("/api/cameras/{id}/segments", RECORDINGS),
     ("/api/cameras/{id}/recording.mp4", RECORDINGS),
 ];

@@ -31,6 +31,8 @@ pub struct AppState {
     /// Recent recording views already audited, so a browser's many Range requests
     /// for one view make one audit entry.
     pub audited: Arc<std::sync::Mutex<auth::AuditDedup>>,
+    /// Live analysis state of every analysed camera.
+    pub live: Arc<crate::vision::live::LiveBoard>,
 }
 
 /// The embedded status page (no build step: plain HTML and JS).
@@ -42,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { axum::response::Html(INDEX_HTML) }))
         .route("/api/health", get(|| async { "ok" }))
         .route("/api/cameras", get(api::cameras))
+        .route("/api/live", get(api::live))
         .route("/api/cameras/{id}/segments", get(api::segments))
         .route("/api/cameras/{id}/recording.mp4", get(api::recording))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))

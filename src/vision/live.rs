@@ -1,0 +1,229 @@
+//! Live analysis of one camera: access units from ingest → [`LiveDecoder`] →
+//! [`CameraAnalyzer`] → the [`LiveBoard`] the dashboard reads.
+//!
+//! Ingest hands frames over with `try_send` on a small bounded channel: when analysis
+//! falls behind, analysis frames are dropped (and counted) while recording, which has
+//! its own lossless channel, is untouched. Decoded pictures the detector has no time
+//! for are dropped inside the decoder before colour conversion.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::decode::{DecodeConfig, LiveDecoder};
+use super::pipeline::CameraAnalyzer;
+use crate::camera::{Frame, VideoParams};
+use crate::time::{now_us, WallUs};
+
+/// Batches of frames that may wait for the analysis thread before ingest drops them.
+const QUEUE_BATCHES: usize = 16;
+/// Lags kept for the percentiles.
+const LAG_WINDOW: usize = 1000;
+
+/// What ingest sends to analysis.
+#[derive(Debug)]
+pub enum AnalysisEvent {
+    /// New codec parameters.
+    Params(VideoParams),
+    /// Access units in order.
+    Frames(Vec<Frame>),
+    /// The camera session ended; the next frames start a new stream.
+    Restart,
+}
+
+/// Ingest's end of the feed.
+#[derive(Clone, Debug)]
+pub struct AnalysisSink {
+    tx: SyncSender<AnalysisEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl AnalysisSink {
+    /// Hands over an event without waiting; a full queue drops frames (counted).
+    pub fn offer(&self, ev: AnalysisEvent) {
+        match self.tx.try_send(ev) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(AnalysisEvent::Frames(v))) => {
+                self.dropped.fetch_add(v.len() as u64, Ordering::Relaxed);
+            }
+            Err(TrySendError::Full(_)) => {
+                // Params or Restart lost to a full queue: the decoder resynchronises at the
+                // next key frame (it rebuilds on any decode error), so count it as a drop.
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Analysis' end of the feed.
+#[derive(Debug)]
+pub struct AnalysisFeed {
+    rx: Receiver<AnalysisEvent>,
+    dropped: Arc<AtomicU64>,
+}
+
+/// A connected sink and feed.
+pub fn feed() -> (AnalysisSink, AnalysisFeed) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_BATCHES);
+    let dropped = Arc::new(AtomicU64::new(0));
+    (AnalysisSink { tx, dropped: dropped.clone() }, AnalysisFeed { rx, dropped })
+}
+
+/// The live, anonymous state of one camera.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LiveView {
+    /// Camera id.
+    pub camera_id: String,
+    /// Wall time of the analysed frame.
+    pub frame_us: Option<WallUs>,
+    /// When this view was produced.
+    pub updated_us: WallUs,
+    /// People in view.
+    pub people: usize,
+    /// People per zone (debounced).
+    pub zones: BTreeMap<String, usize>,
+    /// Frames analysed since start.
+    pub frames_analysed: u64,
+    /// Frames dropped for analysis (queue full, or the detector busy); recording is unaffected.
+    pub frames_dropped: u64,
+    /// Median frame-to-state lag over the last frames, ms.
+    pub lag_ms_p50: Option<f64>,
+    /// 99th percentile lag, ms.
+    pub lag_ms_p99: Option<f64>,
+    /// The last analysis error.
+    pub last_error: Option<String>,
+}
+
+/// The live state of every analysed camera, shared with the web server.
+#[derive(Debug, Default)]
+pub struct LiveBoard {
+    views: Mutex<BTreeMap<String, LiveView>>,
+    version: AtomicU64,
+}
+
+impl LiveBoard {
+    /// A snapshot of every camera's view.
+    pub fn snapshot(&self) -> Vec<LiveView> {
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Increments on every update, so pollers can tell something changed.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Relaxed)
+    }
+
+    fn put(&self, v: LiveView) {
+        self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(v.camera_id.clone(), v);
+        self.version.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn percentile(lags: &VecDeque<f64>, q: f64) -> Option<f64> {
+    if lags.is_empty() {
+        return None;
+    }
+    let mut v: Vec<f64> = lags.iter().copied().collect();
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() - 1) as f64 * q).round() as usize;
+    v.get(i).copied()
+}
+
+/// Runs the analysis of one camera until `stop` is set or ingest goes away.
+pub fn run_camera(camera_id: String, feed: AnalysisFeed, mut analyzer: CameraAnalyzer, fps: f64, board: Arc<LiveBoard>, stop: Arc<AtomicBool>) {
+    let cfg = DecodeConfig { analysis_fps: Some(fps), ..DecodeConfig::live() };
+    let mut decoder: Option<LiveDecoder> = None;
+    let mut params: Option<VideoParams> = None;
+    let mut view = LiveView { camera_id: camera_id.clone(), ..LiveView::default() };
+    let mut lags: VecDeque<f64> = VecDeque::with_capacity(LAG_WINDOW);
+    let mut t0: Option<WallUs> = None;
+    let fail = |view: &mut LiveView, msg: String| {
+        tracing::warn!(camera = %camera_id, "analysis: {msg}");
+        view.last_error = Some(msg);
+    };
+    while !stop.load(Ordering::Relaxed) {
+        // Without a decoder there is nothing to pull: wait for ingest instead of spinning.
+        let first = if decoder.is_none() {
+            match feed.rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(ev) => Some(ev),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        } else {
+            None
+        };
+        let mut events: Vec<AnalysisEvent> = first.into_iter().collect();
+        loop {
+            match feed.rx.try_recv() {
+                Ok(ev) => events.push(ev),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
+        }
+        for ev in events {
+            match ev {
+                AnalysisEvent::Params(p) => {
+                    match decoder.as_mut() {
+                        Some(d) => {
+                            if let Err(e) = d.set_params(&p) {
+                                fail(&mut view, format!("decoder cannot take new parameters: {e}"));
+                                decoder = None;
+                            }
+                        }
+                        None => match LiveDecoder::new(&p, &cfg) {
+                            Ok(d) => decoder = Some(d),
+                            Err(e) => fail(&mut view, format!("cannot start decoder: {e}")),
+                        },
+                    }
+                    params = Some(p);
+                }
+                AnalysisEvent::Restart => {
+                    // Timestamps restart with the session: rebuild the decoder at the next key frame.
+                    decoder = params.as_ref().and_then(|p| LiveDecoder::new(p, &cfg).ok());
+                }
+                AnalysisEvent::Frames(frames) => {
+                    let Some(d) = decoder.as_mut() else { continue };
+                    for f in &frames {
+                        if let Err(e) = d.push(f) {
+                            fail(&mut view, format!("undecodable frame: {e}"));
+                        }
+                    }
+                }
+            }
+        }
+        let Some(d) = decoder.as_mut() else { continue };
+        let frame = match d.pull(Duration::from_millis(40)) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                fail(&mut view, format!("decoder restarted: {e}"));
+                continue;
+            }
+        };
+        let wall = frame.wall_us.unwrap_or_else(now_us);
+        let start = *t0.get_or_insert(wall);
+        let t = (wall - start) as f64 / 1e6;
+        match analyzer.process(t, &frame.image) {
+            Ok(a) => {
+                let now = now_us();
+                if lags.len() == LAG_WINDOW {
+                    lags.pop_front();
+                }
+                lags.push_back((now - wall) as f64 / 1000.0);
+                view.frame_us = Some(wall);
+                view.updated_us = now;
+                view.people = a.tracks.len();
+                view.zones = a.counts;
+                view.frames_analysed += 1;
+                view.frames_dropped = feed.dropped.load(Ordering::Relaxed) + d.stats().dropped;
+                view.lag_ms_p50 = percentile(&lags, 0.5);
+                view.lag_ms_p99 = percentile(&lags, 0.99);
+                board.put(view.clone());
+            }
+            Err(e) => fail(&mut view, format!("detector failed: {e}")),
+        }
+    }
+}
