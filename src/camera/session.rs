@@ -287,10 +287,9 @@ async fn pull(
         }
     };
     loop {
-        if batch.first().is_some_and(|f| batch.last().is_some_and(|l| l.wall_us - f.wall_us >= BATCH_US || l.is_key)) {
-            if !sinks.frames(std::mem::take(batch)).await {
-                return Ok(());
-            }
+        let due = batch.first().is_some_and(|f| batch.last().is_some_and(|l| l.wall_us - f.wall_us >= BATCH_US || l.is_key));
+        if due && !sinks.frames(std::mem::take(batch)).await {
+            return Ok(());
         }
         // Take what is already buffered without waiting; when nothing is, let packets
         // gather in the socket buffer for a moment before waiting on the socket. Waking
