@@ -5,6 +5,7 @@
 //! `vision` (decode → detect → track → zones) turns frames into anonymous person tracks and zone counts;
 //! `web` serves the API; `sim` provides a simulated camera for the demo, tests and benchmarks.
 
+pub mod analytics;
 pub mod camera;
 pub mod cli;
 pub mod config;

@@ -4,11 +4,13 @@
 //! functions, `$n` placeholders) so a PostgreSQL backend needs new migrations,
 //! not new queries.
 
+mod analytics;
 mod audit;
 mod health;
 mod holds;
 mod segments;
 
+pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
 pub use health::HealthRow;
 pub use holds::LegalHold;
