@@ -228,6 +228,9 @@ pub struct AnalysisConfig {
     /// Frames analysed per second and camera. Default 5.
     #[serde(default = "default_analysis_fps")]
     pub fps: f64,
+    /// Visit, wait and staffing rules (`[analysis.analytics]`).
+    #[serde(default)]
+    pub analytics: crate::analytics::AnalyticsConfig,
 }
 
 fn default_threads() -> usize {
@@ -592,6 +595,7 @@ impl Config {
                     return Err(invalid("analysis.model_sha256".into(), "must be 64 hex digits".into()));
                 }
             }
+            a.analytics.validate().map_err(|e| invalid("analysis.analytics".into(), e.to_string()))?;
             if a.score_threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
                 return Err(invalid("analysis.score_threshold".into(), "must be in [0, 1)".into()));
             }

@@ -20,7 +20,8 @@ use crate::record::storage::{Storage, StorageError};
 use crate::record::{recovery, retention};
 use crate::sim::camera::{SimCamera, SimCameraOptions, SimError};
 use crate::store::{Store, StoreError};
-use crate::vision::live::LiveBoard;
+use crate::analytics::CameraAnalytics;
+use crate::vision::live::{LiveBoard, Outputs};
 use crate::vision::{CameraAnalyzer, DetectError, Detector, Hysteresis, TrackerConfig};
 use crate::web::{self, AppState};
 
@@ -147,13 +148,17 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
             }
             if let (true, Some(det), Some(a)) = (analyse, &detector, analysis) {
                 let zones = crate::vision::zones::validate_all(&cam.zones).map_err(|e| ServeError::Thread(e.to_string()))?;
+                let analyzer_zones = zones.clone();
                 let analyzer = CameraAnalyzer::new(det.clone(), TrackerConfig::default(), zones, Hysteresis::default());
                 let (sink, feed) = crate::vision::live::feed();
                 sinks.analysis = Some(sink);
-                let (id, fps, board, stop) = (cam.id.clone(), a.fps, board.clone(), analysis_stop.clone());
+                let analytics = CameraAnalytics::new(cam.id.clone(), analyzer_zones, a.analytics)
+                    .map_err(|e| ServeError::Thread(e.to_string()))?;
+                let outputs = Outputs { board: board.clone(), analytics, store: store.clone(), rt: tokio::runtime::Handle::current() };
+                let (id, fps, stop) = (cam.id.clone(), a.fps, analysis_stop.clone());
                 let handle = std::thread::Builder::new()
                     .name(format!("ana-{}", cam.id).chars().take(15).collect())
-                    .spawn(move || crate::vision::live::run_camera(id, feed, analyzer, fps, board, stop))
+                    .spawn(move || crate::vision::live::run_camera(id, feed, analyzer, fps, outputs, stop))
                     .map_err(|e| ServeError::Thread(e.to_string()))?;
                 analysers.push(handle);
             }

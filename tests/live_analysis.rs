@@ -63,6 +63,17 @@ async fn live_counts_while_recording() {
     assert!(server.proc.signal_and_wait("TERM"), "{}", server.log_text());
     let segs = segments(&storage, "hall").await;
     assert!(segs.len() >= 2 && segs.iter().all(|s| s.state == "closed"));
+    // Occupancy went to the database, one sample per second per zone, and the clean stop
+    // flushed the open minute and closed the visits.
+    let index = store(&storage).await;
+    let (from, to) = (now_us() - 120_000_000, now_us());
+    let samples = index.occupancy_sample_count("hall", "all", from, to).await.unwrap();
+    assert!((12..=30).contains(&samples), "{samples} per-second samples of `all` for ~20 s of analysis");
+    let minutes = index.occupancy_minutes("hall", from, to).await.unwrap();
+    assert!(minutes.iter().any(|m| m.zone == "walkway"), "{minutes:?}");
+    let visits = index.visits("hall", from, to).await.unwrap();
+    assert!(visits.iter().all(|v| v.zone == "walkway" && v.exit_us >= v.enter_us), "{visits:?}");
+    assert!(!visits.is_empty(), "people walked the walkway: visits expected");
 }
 
 #[test]

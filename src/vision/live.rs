@@ -16,6 +16,8 @@ use serde::Serialize;
 
 use super::decode::{DecodeConfig, LiveDecoder};
 use super::pipeline::CameraAnalyzer;
+use crate::analytics::{AnalyticsOutput, CameraAnalytics};
+use crate::store::Store;
 use crate::camera::{Frame, VideoParams};
 use crate::time::{now_us, WallUs};
 
@@ -86,6 +88,12 @@ pub struct LiveView {
     pub people: usize,
     /// People per zone (debounced).
     pub zones: BTreeMap<String, usize>,
+    /// People in waiting zones now.
+    pub waiting_now: usize,
+    /// Longest current wait among people still waiting, seconds.
+    pub longest_wait_s: Option<f64>,
+    /// Counters whose staff seat is occupied.
+    pub staffed_counters: Vec<u32>,
     /// Frames analysed since start.
     pub frames_analysed: u64,
     /// Frames dropped for analysis (queue full, or the detector busy); recording is unaffected.
@@ -132,12 +140,42 @@ fn percentile(lags: &VecDeque<f64>, q: f64) -> Option<f64> {
     v.get(i).copied()
 }
 
-/// Runs the analysis of one camera until `stop` is set or ingest goes away.
-pub fn run_camera(camera_id: String, feed: AnalysisFeed, mut analyzer: CameraAnalyzer, fps: f64, board: Arc<LiveBoard>, stop: Arc<AtomicBool>) {
+/// Where one camera's analysis results go.
+pub struct Outputs {
+    /// The live board.
+    pub board: Arc<LiveBoard>,
+    /// Visits, waits, occupancy and staffing rows.
+    pub analytics: CameraAnalytics,
+    /// The database, written through `rt` from this (non-async) thread.
+    pub store: Store,
+    /// Runtime handle for database calls.
+    pub rt: tokio::runtime::Handle,
+}
+
+impl Outputs {
+    fn save(&self, out: &AnalyticsOutput) {
+        let empty = out.samples.is_empty() && out.minutes.is_empty() && out.visits.is_empty() && out.persons.is_empty() && out.staffed.is_empty();
+        if !empty {
+            if let Err(e) = self.rt.block_on(self.store.save_analytics(out)) {
+                tracing::warn!(camera = %out.camera_id, "cannot save analytics: {e}");
+            }
+        }
+    }
+}
+
+/// Runs the analysis of one camera until `stop` is set or ingest goes away, then closes
+/// its open visits and intervals.
+pub fn run_camera(camera_id: String, feed: AnalysisFeed, analyzer: CameraAnalyzer, fps: f64, mut outputs: Outputs, stop: Arc<AtomicBool>) {
+    run_loop(&camera_id, feed, analyzer, fps, &mut outputs, &stop);
+    let last = outputs.analytics.finish(now_us());
+    outputs.save(&last);
+}
+
+fn run_loop(camera_id: &str, feed: AnalysisFeed, mut analyzer: CameraAnalyzer, fps: f64, outputs: &mut Outputs, stop: &AtomicBool) {
     let cfg = DecodeConfig { analysis_fps: Some(fps), ..DecodeConfig::live() };
     let mut decoder: Option<LiveDecoder> = None;
     let mut params: Option<VideoParams> = None;
-    let mut view = LiveView { camera_id: camera_id.clone(), ..LiveView::default() };
+    let mut view = LiveView { camera_id: camera_id.to_owned(), ..LiveView::default() };
     let mut lags: VecDeque<f64> = VecDeque::with_capacity(LAG_WINDOW);
     let mut t0: Option<WallUs> = None;
     let fail = |view: &mut LiveView, msg: String| {
@@ -215,13 +253,18 @@ pub fn run_camera(camera_id: String, feed: AnalysisFeed, mut analyzer: CameraAna
                 lags.push_back((now - wall) as f64 / 1000.0);
                 view.frame_us = Some(wall);
                 view.updated_us = now;
+                let out = outputs.analytics.on_frame(wall, &a);
+                outputs.save(&out);
                 view.people = a.tracks.len();
                 view.zones = a.counts;
+                view.waiting_now = out.live.waiting_now;
+                view.longest_wait_s = out.live.longest_wait_s;
+                view.staffed_counters = out.live.staffed_counters;
                 view.frames_analysed += 1;
                 view.frames_dropped = feed.dropped.load(Ordering::Relaxed) + d.stats().dropped;
                 view.lag_ms_p50 = percentile(&lags, 0.5);
                 view.lag_ms_p99 = percentile(&lags, 0.99);
-                board.put(view.clone());
+                outputs.board.put(view.clone());
             }
             Err(e) => fail(&mut view, format!("detector failed: {e}")),
         }
