@@ -601,25 +601,19 @@ impl Clip {
             .map(|f| (1_000_000_000u64 * f.denom() as u64) / f.numer() as u64)
             .unwrap_or(DEFAULT_FRAME_NS);
 
-        let timed = buffers
+        // (pts, dts) of every buffer, when all of them carry timestamps.
+        let times: Option<Vec<(u64, u64)>> = buffers
             .iter()
-            .all(|b| b.dts().or(b.pts()).is_some() && b.pts().is_some());
+            .map(|b| {
+                let pts = b.pts()?.nseconds();
+                Some((pts, b.dts().map_or(pts, |d| d.nseconds())))
+            })
+            .collect();
         let mut frames: Vec<ClipFrame> = Vec::with_capacity(buffers.len());
-        if timed {
-            let base = buffers
-                .iter()
-                .map(|b| {
-                    b.dts()
-                        .or(b.pts())
-                        .unwrap()
-                        .min(b.pts().unwrap())
-                        .nseconds()
-                })
-                .min()
-                .unwrap_or(0);
-            for b in &buffers {
-                let pts = b.pts().unwrap().nseconds() - base;
-                let dts = b.dts().or(b.pts()).unwrap().nseconds() - base;
+        if let Some(times) = times {
+            let base = times.iter().map(|&(p, d)| p.min(d)).min().unwrap_or(0);
+            for (b, &(pts, dts)) in buffers.iter().zip(&times) {
+                let (pts, dts) = (pts - base, dts - base);
                 if let Some(prev) = frames.last() {
                     if dts <= prev.dts {
                         return Err(format!(
