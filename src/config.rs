@@ -225,6 +225,9 @@ pub struct AnalysisConfig {
     /// Threads ONNX Runtime uses per inference. Default 1.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Inference workers shared by all cameras (frames analysed at once). Default 1.
+    #[serde(default = "default_threads")]
+    pub workers: usize,
     /// Frames analysed per second and camera. Default 5.
     #[serde(default = "default_analysis_fps")]
     pub fps: f64,
@@ -264,6 +267,7 @@ impl AnalysisConfig {
             m.class_id = c;
         }
         m.intra_threads = self.threads;
+        m.workers = self.workers;
         m
     }
 }
@@ -586,6 +590,9 @@ impl Config {
             }
             if !(a.fps > 0.0 && a.fps <= 30.0) {
                 return Err(invalid("analysis.fps".into(), format!("{} is out of range (0, 30]", a.fps)));
+            }
+            if !(1..=64).contains(&a.workers) {
+                return Err(invalid("analysis.workers".into(), format!("{} is out of range 1..=64", a.workers)));
             }
             if !(1..=64).contains(&a.threads) {
                 return Err(invalid("analysis.threads".into(), format!("{} is out of range 1..=64", a.threads)));

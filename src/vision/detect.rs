@@ -7,6 +7,7 @@
 //! export was trained that way; any deviation costs recall on small people.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use image::RgbImage;
@@ -144,6 +145,9 @@ pub struct ModelSpec {
     pub pad_value: u8,
     /// Threads ONNX Runtime may use inside one inference (intra-op pool).
     pub intra_threads: usize,
+    /// Inference workers (sessions) shared by all cameras: up to this many frames are
+    /// analysed at the same time, one per core being the natural choice.
+    pub workers: usize,
     /// ONNX Runtime shared library; `None` uses `ORT_DYLIB_PATH`, then the system's `libonnxruntime.so`.
     /// Only the first detector loaded in a process decides (ONNX Runtime allows one environment).
     pub ort_library: Option<PathBuf>,
@@ -167,6 +171,7 @@ impl ModelSpec {
             class_id: 0,
             pad_value: 114,
             intra_threads: 1,
+            workers: 1,
             ort_library: None,
         }
     }
@@ -177,6 +182,9 @@ impl ModelSpec {
         }
         if self.strides.is_empty() || self.strides.contains(&0) {
             return Err(DetectError::InvalidSpec("strides must be non-empty and non-zero".into()));
+        }
+        if self.workers == 0 {
+            return Err(DetectError::InvalidSpec("workers must be at least 1".into()));
         }
         if self.intra_threads == 0 {
             return Err(DetectError::InvalidSpec("intra_threads must be at least 1".into()));
@@ -318,13 +326,15 @@ fn environment(library: Option<&Path>) -> Result<&'static Environment, DetectErr
     env.as_ref().map_err(|e| DetectError::Runtime { context: "loading the library", message: e.clone() })
 }
 
-/// A loaded person detector. Cheap to share (`Arc<Detector>`) between camera workers: they queue on
-/// one session whose intra-op thread pool is sized by [`ModelSpec::intra_threads`], which keeps the
-/// total CPU use bounded no matter how many cameras there are.
+/// A loaded person detector. Cheap to share (`Arc<Detector>`) between camera workers: they share a
+/// pool of [`ModelSpec::workers`] sessions, each with [`ModelSpec::intra_threads`] threads, which
+/// keeps the total CPU use bounded no matter how many cameras there are.
 pub struct Detector {
     spec: ModelSpec,
-    // ONNX Runtime's run needs exclusive access in ort 2.0, hence the mutex.
-    session: Mutex<Session>,
+    // ONNX Runtime's run needs exclusive access in ort 2.0, hence one mutex per session.
+    sessions: Vec<Mutex<Session>>,
+    /// Where a caller that finds every session busy queues, spread round-robin.
+    next: AtomicUsize,
     dynamic_batch: bool,
     anchors: usize,
 }
@@ -353,17 +363,20 @@ impl Detector {
             });
         }
         let env = environment(spec.ort_library.as_deref())?;
-        let session = Session::builder(env)
-            .map_err(rt("creating session options"))?
-            .with_intra_threads(spec.intra_threads)
-            .map_err(rt("setting intra-op threads"))?
-            .with_inter_threads(1)
-            .map_err(rt("setting inter-op threads"))?
-            // Spinning threads burn CPU between frames; at 5–7 fps per camera that is pure waste.
-            .with_intra_op_spinning(false)
-            .map_err(rt("disabling spinning"))?
-            .commit_from_memory(&bytes)
-            .map_err(rt("loading the model"))?;
+        let build = || {
+            Session::builder(env)
+                .map_err(rt("creating session options"))?
+                .with_intra_threads(spec.intra_threads)
+                .map_err(rt("setting intra-op threads"))?
+                .with_inter_threads(1)
+                .map_err(rt("setting inter-op threads"))?
+                // Spinning threads burn CPU between frames; at 5–7 fps per camera that is pure waste.
+                .with_intra_op_spinning(false)
+                .map_err(rt("disabling spinning"))?
+                .commit_from_memory(&bytes)
+                .map_err(rt("loading the model"))
+        };
+        let session = build()?;
 
         let input = session
             .inputs()
@@ -389,7 +402,11 @@ impl Detector {
             .iter()
             .map(|&s| ((spec.input_width / s) * (spec.input_height / s)) as usize)
             .sum();
-        Ok(Detector { spec: spec.clone(), session: Mutex::new(session), dynamic_batch, anchors })
+        let mut sessions = vec![Mutex::new(session)];
+        for _ in 1..spec.workers {
+            sessions.push(Mutex::new(build()?));
+        }
+        Ok(Detector { spec: spec.clone(), sessions, next: AtomicUsize::new(0), dynamic_batch, anchors })
     }
 
     /// The spec this detector was loaded with.
@@ -442,8 +459,15 @@ impl Detector {
             boxes.push(lb);
         }
         let tensor = TensorRef::from_array_view(&input).map_err(rt("creating the input tensor"))?;
-        // A poisoned lock only means another thread panicked mid-run; the session itself is still valid.
-        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
+        // Take a free session if there is one, else queue on one; a poisoned lock only means
+        // another thread panicked mid-run, and the session itself is still valid.
+        let mut session = match self.sessions.iter().find_map(|m| m.try_lock().ok()) {
+            Some(s) => s,
+            None => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
+                self.sessions[i].lock().unwrap_or_else(|e| e.into_inner())
+            }
+        };
         let outputs = session.run(ort::inputs![tensor]).map_err(rt("running the model"))?;
         let (shape, data) = outputs[0].try_extract_tensor::<f32>().map_err(rt("reading the output"))?;
         if shape.len() != 3
@@ -613,8 +637,21 @@ mod tests {
             assert!(b.h > 30.0 && b.h < 200.0 && b.h > b.w, "{b:?}");
         }
         // Batch API returns the same as single-frame calls.
-        let batch = det.detect_batch(&[frame.clone(), frame]).expect("batch");
+        let batch = det.detect_batch(&[frame.clone(), frame.clone()]).expect("batch");
         assert_eq!(batch.len(), 2);
         assert_eq!(batch[1].len(), dets.len());
+        // A pool of two workers serves two cameras at once with the same results.
+        let mut spec = ModelSpec::yolox_nano(&path);
+        spec.workers = 2;
+        let pool = std::sync::Arc::new(Detector::load(&spec).expect("pool"));
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, frame) = (pool.clone(), frame.clone());
+                std::thread::spawn(move || (0..5).map(|_| pool.detect(&frame).expect("inference").len()).collect::<Vec<_>>())
+            })
+            .collect();
+        for r in runs {
+            assert!(r.join().expect("worker").iter().all(|&n| n == dets.len()));
+        }
     }
 }
