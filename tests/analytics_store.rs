@@ -1,10 +1,9 @@
 //! `Store::save_analytics` against a real SQLite file: rows round-trip, staffed intervals are
 //! upserted open → closed, a minute split across two saves is merged, re-saving is harmless.
 
-use std::collections::BTreeMap;
 
 use hallwatch::analytics::{
-    AnalyticsConfig, AnalyticsOutput, CameraAnalytics, LiveState, OccupancyMinute, OccupancySample, PersonWait,
+    AnalyticsConfig, AnalyticsOutput, CameraAnalytics, OccupancyMinute, OccupancySample, PersonWait,
     StaffedInterval, Visit, VisitKind,
 };
 use hallwatch::store::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, Store, VisitRow};
@@ -14,22 +13,7 @@ const T0: i64 = 1_800_000_000_000_000;
 const S: i64 = 1_000_000;
 
 fn empty(camera: &str) -> AnalyticsOutput {
-    AnalyticsOutput {
-        camera_id: camera.into(),
-        live: LiveState {
-            camera_id: camera.into(),
-            at_us: T0,
-            counts: BTreeMap::new(),
-            waiting_now: 0,
-            longest_wait_s: None,
-            staffed_counters: Vec::new(),
-        },
-        samples: Vec::new(),
-        minutes: Vec::new(),
-        visits: Vec::new(),
-        persons: Vec::new(),
-        staffed: Vec::new(),
-    }
+    AnalyticsOutput::empty(camera, T0)
 }
 
 #[tokio::test]

@@ -256,6 +256,28 @@ pub struct AnalyticsOutput {
     pub staffed: Vec<StaffedInterval>,
 }
 
+impl AnalyticsOutput {
+    /// An output with nothing in it: no rows, and a live state of an empty view at `at_us`.
+    pub fn empty(camera_id: &str, at_us: WallUs) -> AnalyticsOutput {
+        AnalyticsOutput {
+            camera_id: camera_id.to_owned(),
+            live: LiveState {
+                camera_id: camera_id.to_owned(),
+                at_us,
+                counts: BTreeMap::new(),
+                waiting_now: 0,
+                longest_wait_s: None,
+                staffed_counters: Vec::new(),
+            },
+            samples: Vec::new(),
+            minutes: Vec::new(),
+            visits: Vec::new(),
+            persons: Vec::new(),
+            staffed: Vec::new(),
+        }
+    }
+}
+
 /// Seconds → µs (rounded).
 fn s_to_us(s: f64) -> i64 {
     (s * 1e6).round() as i64
@@ -348,21 +370,6 @@ impl CameraAnalytics {
     }
 
     fn empty_output(&self, now: WallUs) -> AnalyticsOutput {
-        AnalyticsOutput {
-            camera_id: self.camera_id.clone(),
-            live: LiveState {
-                camera_id: self.camera_id.clone(),
-                at_us: now,
-                counts: BTreeMap::new(),
-                waiting_now: 0,
-                longest_wait_s: None,
-                staffed_counters: Vec::new(),
-            },
-            samples: Vec::new(),
-            minutes: Vec::new(),
-            visits: Vec::new(),
-            persons: Vec::new(),
-            staffed: Vec::new(),
-        }
+        AnalyticsOutput::empty(&self.camera_id, now)
     }
 }

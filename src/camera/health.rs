@@ -101,9 +101,10 @@ impl StreamHealth {
         self.with(|i| i.state)
     }
 
-    /// Counts a received frame.
-    pub fn frame(&self, wall_us: WallUs, bytes: usize) {
+    /// Counts a received frame, noting where its wall time came from.
+    pub fn frame(&self, wall_us: WallUs, bytes: usize, clock: &'static str) {
         self.with(|i| {
+            i.clock_source = Some(clock);
             i.frames += 1;
             i.bytes += bytes as i64;
             i.last_frame_us = Some(wall_us);
@@ -139,11 +140,6 @@ impl StreamHealth {
             i.clock_source = Some(clock);
             i.codec = Some((codec.to_owned(), w, h));
         });
-    }
-
-    /// Records the clock source.
-    pub fn clock(&self, clock: &'static str) {
-        self.with(|i| i.clock_source = Some(clock));
     }
 
     /// Where wall time currently comes from.

@@ -329,11 +329,10 @@ async fn pull(
                 let received = system_time_us(f.start_ctx().received_wall().into());
                 let ts = f.timestamp();
                 let wall_us = clock.frame_wall(ts.timestamp(), received);
-                health.clock(clock.source().as_str());
                 let is_key = f.is_random_access_point();
                 let pts_90k = scale(ts.elapsed());
                 let data = bytes::Bytes::from(f.into_data());
-                health.frame(wall_us, data.len());
+                health.frame(wall_us, data.len(), clock.source().as_str());
                 batch.push(Frame { data, is_key, pts_90k, wall_us });
             }
             CodecItem::Rtcp(pkt) if pkt.stream_id() == idx => {
