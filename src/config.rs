@@ -152,6 +152,26 @@ pub struct HallConfig {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// Fields (lĩnh vực) served in this hall, with their service levels.
+    #[serde(default)]
+    pub fields: Vec<FieldConfig>,
+}
+
+/// A field (lĩnh vực): a queue of the hall, e.g. hộ tịch.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldConfig {
+    /// Code used by the queue system and the one-stop software, e.g. `HT`.
+    pub code: String,
+    /// Display name, e.g. "Hộ tịch".
+    pub name: String,
+    /// Service level: a ticket waiting longer than this counts as "above service level". Default 15.
+    #[serde(default = "default_service_level")]
+    pub service_level_minutes: u32,
+}
+
+fn default_service_level() -> u32 {
+    15
 }
 
 /// One camera and its streams.
@@ -389,6 +409,9 @@ pub enum Role {
     Auditor,
     /// Everything.
     Admin,
+    /// A system posting service records (queue system, one-stop software, rating devices)
+    /// to `/api/v1`; its token name is the records' source.
+    Integration,
 }
 
 /// A bearer token for API clients.
@@ -532,6 +555,16 @@ impl Config {
             check_id(&h.id).map_err(|m| invalid(format!("halls[{i}].id"), m))?;
             if !hall_ids.insert(h.id.as_str()) {
                 return Err(invalid(format!("halls[{i}].id"), format!("duplicate hall id `{}`", h.id)));
+            }
+            let mut codes = std::collections::HashSet::new();
+            for (j, f) in h.fields.iter().enumerate() {
+                check_id(&f.code).map_err(|m| invalid(format!("halls[{i}].fields[{j}].code"), m))?;
+                if !codes.insert(f.code.as_str()) {
+                    return Err(invalid(format!("halls[{i}].fields[{j}].code"), format!("duplicate field code `{}`", f.code)));
+                }
+                if f.service_level_minutes == 0 {
+                    return Err(invalid(format!("halls[{i}].fields[{j}].service_level_minutes"), "must be at least 1".into()));
+                }
             }
         }
         let mut cam_ids = std::collections::HashSet::new();

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod record;
 pub mod serve;
+pub mod service;
 pub mod sim;
 pub mod store;
 pub mod time;

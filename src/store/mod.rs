@@ -9,12 +9,14 @@ mod audit;
 mod health;
 mod holds;
 mod segments;
+mod service;
 
 pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
 pub use health::HealthRow;
 pub use holds::LegalHold;
 pub use segments::{CameraStats, DeletionRow, NewSegment, SegmentClose, SegmentRow};
+pub use service::Ingested;
 
 use std::path::Path;
 use std::str::FromStr;
