@@ -6,15 +6,16 @@
 //! is already stored is a replay: identical content changes nothing (`Duplicate`), different
 //! content is refused (`Conflict`) rather than silently overwriting history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Row, Sqlite, Transaction};
 
 use super::{Store, StoreError};
+use crate::service::now::{scheduled_open, CounterNow, HallNow, QueuedTicket, RecentService};
 use crate::service::ticket::{project, Projection};
 use crate::service::{
-    CounterIn, CounterStateChange, Dossier, DossierStatus, DossierStatusChange, OfficerIn, Rating, TicketEvent,
-    TicketEventKind,
+    CounterIn, CounterStateChange, Dossier, DossierStatus, DossierStatusChange, OfficerIn, OpeningHours, Rating,
+    TicketEvent, TicketEventKind,
 };
 use crate::time::{now_us, WallUs};
 
@@ -480,4 +481,133 @@ async fn refresh_dossier_status(tx: &mut Tx<'_>, hall: &str, code: &str) -> Resu
             .await?;
     }
     Ok(())
+}
+
+impl Store {
+    /// The hall's service state at `at` (see [`HallNow`]). `staff_cameras` maps counters to the
+    /// camera whose staff zone watches them ([`crate::service::now::staff_cameras`]).
+    pub async fn hall_now(&self, hall: &str, at: WallUs, staff_cameras: &BTreeMap<i64, String>) -> Result<HallNow, StoreError> {
+        const HOUR_US: i64 = 3_600_000_000;
+        let day_start = crate::time::local_day_start(at);
+        let mut conn = self.pool.acquire().await?;
+        let queued = sqlx::query(
+            "SELECT x.ticket_id, t.number, x.field, x.queued_us, x.outcome, x.counter, x.last_called_us, t.priority \
+             FROM ticket_transaction x JOIN ticket t ON t.hall_id = x.hall_id AND t.ticket_id = x.ticket_id \
+             WHERE x.hall_id = $1 AND x.outcome IN ('waiting', 'called', 'serving') AND x.queued_us >= $2 AND x.queued_us <= $3 \
+             ORDER BY x.queued_us",
+        )
+        .bind(hall)
+        .bind(day_start)
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(QueuedTicket {
+                ticket_id: r.try_get("ticket_id")?,
+                number: r.try_get("number")?,
+                field: r.try_get("field")?,
+                queued_us: r.try_get("queued_us")?,
+                outcome: r.try_get("outcome")?,
+                counter: r.try_get("counter")?,
+                last_called_us: r.try_get("last_called_us")?,
+                priority: r.try_get("priority")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let recent = sqlx::query(
+            "SELECT field, counter, queued_us, last_called_us, end_us FROM ticket_transaction \
+             WHERE hall_id = $1 AND end_us > $2 AND end_us <= $3 AND outcome IN ('served', 'transferred') \
+             AND last_called_us IS NOT NULL ORDER BY end_us",
+        )
+        .bind(hall)
+        .bind(at - HOUR_US)
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| {
+            let queued: Option<i64> = r.try_get("queued_us")?;
+            let called: i64 = r.try_get("last_called_us")?;
+            let end: i64 = r.try_get("end_us")?;
+            Ok(RecentService {
+                field: r.try_get("field")?,
+                counter: r.try_get("counter")?,
+                wait_us: queued.map(|q| called - q),
+                service_us: end - called,
+                end_us: end,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let arrivals_last_hour: BTreeMap<String, i64> = sqlx::query_as(
+            "SELECT COALESCE(field, ''), COUNT(*) FROM ticket WHERE hall_id = $1 AND issued_us > $2 AND issued_us <= $3 GROUP BY field",
+        )
+        .bind(hall)
+        .bind(at - HOUR_US)
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+        let served_today: BTreeMap<String, i64> = sqlx::query_as(
+            "SELECT COALESCE(field, ''), COUNT(*) FROM ticket_transaction WHERE hall_id = $1 AND outcome = 'served' \
+             AND end_us >= $2 AND end_us <= $3 GROUP BY field",
+        )
+        .bind(hall)
+        .bind(day_start)
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+        let states: BTreeMap<i64, (String, Option<String>, i64)> = sqlx::query(
+            "SELECT s.counter, s.state, s.reason, s.at_us FROM counter_state s WHERE s.hall_id = $1 AND s.at_us = \
+             (SELECT MAX(at_us) FROM counter_state m WHERE m.hall_id = s.hall_id AND m.counter = s.counter AND m.at_us <= $2) \
+             ORDER BY s.id",
+        )
+        .bind(hall)
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("counter")?, (r.try_get("state")?, r.try_get("reason")?, r.try_get("at_us")?))))
+        .collect::<Result<_, sqlx::Error>>()?;
+        let staffed: BTreeSet<(String, i64)> = sqlx::query_as(
+            "SELECT camera_id, counter FROM counter_staffed WHERE from_us <= $1 AND (to_us IS NULL OR to_us >= $1)",
+        )
+        .bind(at)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+        let rows = sqlx::query("SELECT number, name, fields, opening_hours, camera_id FROM counter WHERE hall_id = $1 ORDER BY number")
+            .bind(hall)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut counters = Vec::with_capacity(rows.len());
+        for r in rows {
+            let number: i64 = r.try_get("number")?;
+            let fields: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("fields")?).unwrap_or_default();
+            let hours: OpeningHours = serde_json::from_str(&r.try_get::<String, _>("opening_hours")?).unwrap_or_default();
+            let staff_camera = staff_cameras.get(&number);
+            let state = states.get(&number);
+            counters.push(CounterNow {
+                number,
+                name: r.try_get("name")?,
+                fields,
+                scheduled_open: scheduled_open(&hours, at),
+                qms_state: state.map(|s| s.0.clone()),
+                reason: state.and_then(|s| s.1.clone()),
+                state_since_us: state.map(|s| s.2),
+                camera: r.try_get::<Option<String>, _>("camera_id")?.or_else(|| staff_camera.cloned()),
+                camera_staffed: staff_camera.map(|c| staffed.contains(&(c.clone(), number))),
+                current_ticket: queued
+                    .iter()
+                    .filter(|t| t.counter == Some(number) && t.outcome != "waiting")
+                    .max_by_key(|t| t.last_called_us)
+                    .and_then(|t| t.number.clone()),
+            });
+        }
+        Ok(HallNow { hall: hall.to_owned(), at_us: at, queued, recent, arrivals_last_hour, served_today, counters })
+    }
 }
