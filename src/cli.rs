@@ -89,14 +89,56 @@ enum Command {
         #[arg(long)]
         max_frames: Option<u64>,
     },
+    /// Manage the accounts people log in with.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Create an API access token and print the line to add to the config.
     Token {
         /// Who will hold it (written in the audit log).
         #[arg(long)]
         name: String,
+        /// supervisor, auditor, admin or integration.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Create an account. The password is read from standard input (one line).
+    Add {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+        /// Login name.
+        name: String,
         /// supervisor, auditor or admin.
         #[arg(long)]
         role: String,
+    },
+    /// List accounts.
+    List {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+    },
+    /// Set a new password (read from standard input) and end the account's sessions.
+    Passwd {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+        /// Login name.
+        name: String,
+    },
+    /// Disable an account and end its sessions.
+    Disable {
+        /// Configuration file.
+        #[arg(long, short, default_value = "config/hallwatch.toml")]
+        config: PathBuf,
+        /// Login name.
+        name: String,
     },
 }
 
@@ -213,10 +255,11 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Hold { action } => hold(action).await,
+        Command::User { action } => user(action).await,
         Command::Token { name, role } => {
             let role = match role.as_str() {
-                "supervisor" | "auditor" | "admin" => role,
-                other => bail!("--role: `{other}` is not one of supervisor, auditor, admin"),
+                "supervisor" | "auditor" | "admin" | "integration" => role,
+                other => bail!("--role: `{other}` is not one of supervisor, auditor, admin, integration"),
             };
             let mut raw = [0u8; 24];
             getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
@@ -274,6 +317,61 @@ async fn hold(action: HoldAction) -> anyhow::Result<()> {
                 bail!("no active hold {id}");
             }
             println!("hold {id} released");
+        }
+    }
+    Ok(())
+}
+
+/// Reads a new password from standard input (prompting when it is a terminal).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (input is visible; at least 10 characters): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn user(action: UserAction) -> anyhow::Result<()> {
+    use crate::web::accounts::{hash_password, parse_role};
+    let open = |config: &PathBuf| -> anyhow::Result<Config> { Ok(Config::load(config)?) };
+    match action {
+        UserAction::Add { config, name, role } => {
+            if parse_role(&role).is_none() {
+                bail!("--role: `{role}` is not one of supervisor, auditor, admin");
+            }
+            if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+                bail!("NAME: 1-128 printable characters");
+            }
+            let hash = hash_password(&read_password()?)?;
+            let store = Store::open(&open(&config)?.storage.database_path()).await?;
+            if !store.add_account(&name, &role, &hash, crate::time::now_us()).await? {
+                bail!("an account `{name}` already exists");
+            }
+            println!("account {name} ({role}) created");
+        }
+        UserAction::List { config } => {
+            let store = Store::open(&open(&config)?.storage.database_path()).await?;
+            for a in store.accounts().await? {
+                let state = a.disabled_us.map_or_else(|| "active".to_owned(), |t| format!("disabled {}", to_rfc3339(t)));
+                println!("{}\t{}\t{}", a.name, a.role, state);
+            }
+        }
+        UserAction::Passwd { config, name } => {
+            let hash = hash_password(&read_password()?)?;
+            let store = Store::open(&open(&config)?.storage.database_path()).await?;
+            if !store.set_password(&name, &hash).await? {
+                bail!("no account `{name}`");
+            }
+            println!("password of {name} changed; its sessions are ended");
+        }
+        UserAction::Disable { config, name } => {
+            let store = Store::open(&open(&config)?.storage.database_path()).await?;
+            if !store.disable_account(&name, crate::time::now_us()).await? {
+                bail!("no active account `{name}`");
+            }
+            println!("account {name} disabled; its sessions are ended");
         }
     }
     Ok(())

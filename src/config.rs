@@ -399,8 +399,8 @@ pub struct SimulatorConfig {
     pub mounts: Vec<String>,
 }
 
-/// Role granted by an access token.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+/// Role granted by an access token or an account.
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Live views and statistics.

@@ -4,6 +4,7 @@
 //! functions, `$n` placeholders) so a PostgreSQL backend needs new migrations,
 //! not new queries.
 
+mod accounts;
 mod analytics;
 mod audit;
 mod health;
@@ -11,6 +12,7 @@ mod holds;
 mod segments;
 mod service;
 
+pub use accounts::Account;
 pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
 pub use health::HealthRow;

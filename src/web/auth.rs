@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use super::{ApiError, AppState};
+use super::{accounts, ApiError, AppState};
 use crate::config::Role;
 
 /// Who may use a route.
@@ -22,6 +22,7 @@ pub enum Access {
 }
 
 const RECORDINGS: Access = Access::Roles(&[Role::Auditor, Role::Admin]);
+const PEOPLE: Access = Access::Roles(&[Role::Supervisor, Role::Auditor, Role::Admin]);
 
 /// The route table. A route missing here is refused to everyone (fail closed).
 const ROUTES: &[(&str, Access)] = &[
@@ -31,6 +32,9 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/cameras", Access::Public),
     // Anonymous aggregates only (counts per zone), the same figures a public display shows.
     ("/api/live", Access::Public),
+    ("/api/login", Access::Public),
+    ("/api/logout", Access::Public),
+    ("/api/me", PEOPLE),
     ("/api/cameras/{id}/segments", RECORDINGS),
     ("/api/cameras/{id}/recording.mp4", RECORDINGS),
 ];
@@ -58,25 +62,46 @@ pub async fn check(State(state): State<AppState>, matched: Option<MatchedPath>, 
         return ApiError::Forbidden("this route is not open to any role".into()).into_response();
     };
     if let Access::Roles(roles) = access {
-        let token = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let Some(token) = token else {
-            return ApiError::Unauthorized("log in first: send `Authorization: Bearer <token>`".into()).into_response();
+        let actor = match identify(&state, req.headers()).await {
+            Ok(a) => a,
+            Err(e) => return e.into_response(),
         };
-        let digest = hex::encode(Sha256::digest(token.as_bytes()));
-        let Some(t) = state.config.access.iter().find(|t| t.token_sha256.eq_ignore_ascii_case(&digest)) else {
-            return ApiError::Unauthorized("unknown token".into()).into_response();
-        };
-        if !roles.contains(&t.role) {
-            return ApiError::Forbidden(format!("role {:?} may not use this", t.role)).into_response();
+        if !roles.contains(&actor.role) {
+            return ApiError::Forbidden(format!("role {:?} may not use this", actor.role)).into_response();
         }
-        req.extensions_mut().insert(Actor { name: t.name.clone(), role: t.role });
+        req.extensions_mut().insert(actor);
     }
     next.run(req).await
+}
+
+/// Who sent the request: a bearer token from the config (machines) or a session cookie
+/// (people who logged in).
+async fn identify(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Actor, ApiError> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let Some(token) = bearer {
+        let digest = hex::encode(Sha256::digest(token.as_bytes()));
+        let t = state
+            .config
+            .access
+            .iter()
+            .find(|t| t.token_sha256.eq_ignore_ascii_case(&digest))
+            .ok_or_else(|| ApiError::Unauthorized("unknown token".into()))?;
+        return Ok(Actor { name: t.name.clone(), role: t.role });
+    }
+    let Some(session) = accounts::session_token(headers) else {
+        return Err(ApiError::Unauthorized("log in first, or send `Authorization: Bearer <token>`".into()));
+    };
+    let account = state
+        .store
+        .session_account(&accounts::session_key(session), crate::time::now_us(), accounts::SESSION_IDLE_US)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("session expired: log in again".into()))?;
+    let role = accounts::parse_role(&account.role).ok_or_else(|| ApiError::Internal(format!("account {} has role {}", account.name, account.role)))?;
+    Ok(Actor { name: account.name, role })
 }
 
 /// Remembers recently audited views for ten minutes.

@@ -1,12 +1,13 @@
 //! The HTTP server: JSON API and pages, with access checked from one route table.
 
+pub mod accounts;
 mod api;
 mod auth;
 mod error;
 
 use std::sync::Arc;
 
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 use crate::camera::health::StreamHealth;
@@ -43,6 +44,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { axum::response::Html(INDEX_HTML) }))
         .route("/api/health", get(|| async { "ok" }))
+        .route("/api/login", post(accounts::login))
+        .route("/api/logout", post(accounts::logout))
+        .route("/api/me", get(accounts::me))
         .route("/api/cameras", get(api::cameras))
         .route("/api/live", get(api::live))
         .route("/api/cameras/{id}/segments", get(api::segments))
