@@ -89,6 +89,18 @@ enum Command {
         #[arg(long)]
         max_frames: Option<u64>,
     },
+    /// Check an exported clip against its signed manifest, offline.
+    VerifyExport {
+        /// The exported MP4.
+        clip: PathBuf,
+        /// Its manifest (JSON).
+        manifest: PathBuf,
+        /// The installation's public key (hex, from `GET /api/exports/key`); without it the
+        /// signature is checked against the key named in the manifest, which proves the
+        /// manifest is intact but not who made it.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
     /// Manage the accounts people log in with.
     User {
         #[command(subcommand)]
@@ -256,6 +268,20 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Hold { action } => hold(action).await,
         Command::User { action } => user(action).await,
+        Command::VerifyExport { clip, manifest, public_key } => {
+            let check = crate::record::export::verify_export(&clip, &manifest, public_key.as_deref())?;
+            for (what, ok) in &check.checks {
+                println!("{} {what}", if *ok { "ok  " } else { "FAIL" });
+            }
+            if public_key.is_none() {
+                println!("note: signed by {}; pass --public-key to check it is your installation's key", check.signed_by);
+            }
+            if !check.ok() {
+                bail!("the export does not verify");
+            }
+            println!("export verified");
+            Ok(())
+        }
         Command::Token { name, role } => {
             let role = match role.as_str() {
                 "supervisor" | "auditor" | "admin" | "integration" => role,

@@ -39,6 +39,9 @@ pub enum ServeError {
     /// Database problem.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The export signing key is unusable.
+    #[error(transparent)]
+    ExportKey(#[from] crate::record::export::ExportError),
     /// Recovery failed.
     #[error("crash recovery failed: {0}")]
     Recovery(#[from] recovery::RecoveryError),
@@ -74,6 +77,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
     let storage = Arc::new(Storage::open_exclusive(&cfg.storage.dir)?);
     let store = Store::open(&cfg.storage.database_path()).await?;
     store.sync_config(&cfg).await?;
+    let export_key = crate::record::export::installation_key(&cfg.storage.dir)?;
     let rec = recovery::recover(&store, &storage).await?;
     if rec.recovered + rec.dropped > 0 {
         tracing::warn!(recovered = rec.recovered, dropped = rec.dropped, cut_bytes = rec.truncated_bytes, "recovered segments left open by a crash");
@@ -190,6 +194,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
         health: healths.clone(),
         audited: Default::default(),
         live: board.clone(),
+        export_key: Arc::new(export_key),
     };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })?;
     let http_cancel = CancellationToken::new();

@@ -138,6 +138,10 @@ fn collect_mp4(root: &Path, dir: &Path, out: &mut Vec<String>) {
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
+            // Exported clips are checked against their own signed manifests (`verify-export`).
+            if dir == root && p.file_name().is_some_and(|n| n == crate::record::export::EXPORTS_DIR) {
+                continue;
+            }
             collect_mp4(root, &p, out);
         } else if p.extension().is_some_and(|x| x == "mp4") {
             if let Ok(rel) = p.strip_prefix(root) {

@@ -3,6 +3,7 @@
 //! Nothing here decodes or re-encodes video: samples go from the camera to disk
 //! and from disk to the HTTP response byte for byte.
 
+pub mod export;
 pub mod mp4;
 pub mod playback;
 pub mod recorder;

@@ -61,7 +61,50 @@ pub enum PlaybackError {
     /// The sample tables would not fit the MP4 box format.
     #[error("too many samples for one playback file")]
     TooLarge,
+    /// A segment's stored sample index does not decode.
+    #[error("segment {segment} has a bad sample index: {message}")]
+    BadIndex {
+        /// Segment row id.
+        segment: i64,
+        /// Why.
+        message: String,
+    },
 }
+
+/// Turns the stored segments overlapping a range into playback parts, trimmed to
+/// the range (from the key frame at or before `start`). Returns the parts and the
+/// wall time of the first frame.
+pub fn playback_parts(
+    storage: &crate::record::storage::Storage,
+    segs: &[crate::store::SegmentRow],
+    start: crate::time::WallUs,
+    end: crate::time::WallUs,
+) -> Result<(Vec<PlaybackPart>, Option<crate::time::WallUs>), PlaybackError> {
+    let to_90k = |us: i64| u64::try_from(us.max(0)).unwrap_or(0) * 9 / 100;
+    let mut parts = Vec::new();
+    let mut first = None;
+    for s in segs {
+        let Some(blob) = &s.sample_index else { continue };
+        let idx = SegmentIndex::decode(blob)
+            .map_err(|e| PlaybackError::BadIndex { segment: s.id, message: e.to_string() })?;
+        let (trimmed, offset_90k) = idx.trim(to_90k(start - s.start_us), to_90k(end - s.start_us));
+        if trimmed.frame_count() == 0 {
+            continue;
+        }
+        if first.is_none() {
+            first = Some(s.start_us + (offset_90k as i64) * 100 / 9);
+        }
+        parts.push(PlaybackPart {
+            path: storage.resolve(&s.path),
+            sample_entry: s.sample_entry.clone(),
+            width: u16::try_from(s.width).unwrap_or(0),
+            height: u16::try_from(s.height).unwrap_or(0),
+            index: trimmed,
+        });
+    }
+    Ok((parts, first))
+}
+
 
 /// A contiguous run of sample bytes: one recorded fragment, one MP4 chunk.
 #[derive(Clone, Copy, Debug)]

@@ -7,6 +7,7 @@
 mod accounts;
 mod analytics;
 mod audit;
+mod exports;
 mod health;
 mod holds;
 mod segments;
@@ -15,6 +16,7 @@ mod service;
 pub use accounts::Account;
 pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
+pub use exports::ExportRow;
 pub use health::HealthRow;
 pub use holds::LegalHold;
 pub use segments::{CameraStats, DeletionRow, NewSegment, SegmentClose, SegmentRow};

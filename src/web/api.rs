@@ -9,9 +9,8 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, ApiError, AppState};
-use crate::record::mp4::SegmentIndex;
-use crate::record::playback::{PlaybackPart, VirtualMp4};
-use crate::store::{CameraStats, HealthRow, SegmentRow};
+use crate::record::playback::{playback_parts, VirtualMp4};
+use crate::store::{CameraStats, HealthRow};
 use crate::time::{parse_rfc3339, to_rfc3339, WallUs};
 
 /// Longest range one request may ask for.
@@ -192,40 +191,6 @@ pub async fn segments(
     }))
 }
 
-/// Turns the stored segments overlapping a range into playback parts, trimmed to
-/// the range (from the key frame at or before `start`). Returns the parts and the
-/// wall time of the first frame.
-pub fn playback_parts(
-    storage: &crate::record::storage::Storage,
-    segs: &[SegmentRow],
-    start: WallUs,
-    end: WallUs,
-) -> Result<(Vec<PlaybackPart>, Option<WallUs>), ApiError> {
-    let to_90k = |us: i64| u64::try_from(us.max(0)).unwrap_or(0) * 9 / 100;
-    let mut parts = Vec::new();
-    let mut first = None;
-    for s in segs {
-        let Some(blob) = &s.sample_index else { continue };
-        let idx = SegmentIndex::decode(blob)
-            .map_err(|e| ApiError::Internal(format!("segment {} has a bad sample index: {e}", s.id)))?;
-        let (trimmed, offset_90k) = idx.trim(to_90k(start - s.start_us), to_90k(end - s.start_us));
-        if trimmed.frame_count() == 0 {
-            continue;
-        }
-        if first.is_none() {
-            first = Some(s.start_us + (offset_90k as i64) * 100 / 9);
-        }
-        parts.push(PlaybackPart {
-            path: storage.resolve(&s.path),
-            sample_entry: s.sample_entry.clone(),
-            width: u16::try_from(s.width).unwrap_or(0),
-            height: u16::try_from(s.height).unwrap_or(0),
-            index: trimmed,
-        });
-    }
-    Ok((parts, first))
-}
-
 /// `GET /api/cameras/{id}/recording.mp4?start=…&end=…&purpose=…`: one playable MP4
 /// over the range, with HTTP Range support. Every view is audited with its purpose.
 pub async fn recording(
@@ -243,7 +208,7 @@ pub async fn recording(
         return Err(ApiError::BadRequest("purpose is limited to 500 characters".into()));
     }
     let segs = st.store.segments_in_range(&r.camera, &r.stream, r.start, r.end).await?;
-    let (parts, first) = playback_parts(&st.storage, &segs, r.start, r.end)?;
+    let (parts, first) = playback_parts(&st.storage, &segs, r.start, r.end).map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(first_us) = first else {
         return Err(ApiError::NotFound(format!(
             "camera `{}` has no recording between {} and {}",

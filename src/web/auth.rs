@@ -37,6 +37,12 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/me", PEOPLE),
     ("/api/cameras/{id}/segments", RECORDINGS),
     ("/api/cameras/{id}/recording.mp4", RECORDINGS),
+    ("/api/cameras/{id}/exports", RECORDINGS),
+    ("/api/exports", RECORDINGS),
+    // A public key: publishing it is what lets anyone check an export.
+    ("/api/exports/key", Access::Public),
+    ("/api/exports/{id}/clip.mp4", RECORDINGS),
+    ("/api/exports/{id}/manifest.json", RECORDINGS),
 ];
 
 /// The access rule of a route pattern.

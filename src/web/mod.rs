@@ -4,6 +4,7 @@ pub mod accounts;
 mod api;
 mod auth;
 mod error;
+mod exports;
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub audited: Arc<std::sync::Mutex<auth::AuditDedup>>,
     /// Live analysis state of every analysed camera.
     pub live: Arc<crate::vision::live::LiveBoard>,
+    /// The installation's key that signs export manifests.
+    pub export_key: Arc<ed25519_dalek::SigningKey>,
 }
 
 /// The embedded status page (no build step: plain HTML and JS).
@@ -51,6 +54,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/live", get(api::live))
         .route("/api/cameras/{id}/segments", get(api::segments))
         .route("/api/cameras/{id}/recording.mp4", get(api::recording))
+        .route("/api/cameras/{id}/exports", post(exports::create))
+        .route("/api/exports", get(exports::list))
+        .route("/api/exports/key", get(exports::key))
+        .route("/api/exports/{id}/clip.mp4", get(exports::clip))
+        .route("/api/exports/{id}/manifest.json", get(exports::manifest))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
         .fallback(|| async { ApiError::NotFound("no such page".into()) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
