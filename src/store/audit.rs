@@ -53,4 +53,27 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Entries in `[from, to)`, newest first, optionally only one actor's or one action's.
+    pub async fn audit_search(
+        &self,
+        from: WallUs,
+        to: WallUs,
+        actor: Option<&str>,
+        action: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, at_us, actor, action, target, purpose, detail FROM audit_log \
+             WHERE at_us >= $1 AND at_us < $2 AND ($3 IS NULL OR actor = $3) AND ($4 IS NULL OR action = $4) \
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(actor)
+        .bind(action)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
 }

@@ -39,6 +39,7 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/cameras/{id}/recording.mp4", RECORDINGS),
     ("/api/cameras/{id}/exports", RECORDINGS),
     ("/api/exports", RECORDINGS),
+    ("/api/audit", RECORDINGS),
     // A public key: publishing it is what lets anyone check an export.
     ("/api/exports/key", Access::Public),
     ("/api/exports/{id}/clip.mp4", RECORDINGS),

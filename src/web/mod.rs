@@ -4,7 +4,7 @@ pub mod accounts;
 mod api;
 mod auth;
 mod error;
-mod exports;
+mod review;
 
 use std::sync::Arc;
 
@@ -54,11 +54,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/live", get(api::live))
         .route("/api/cameras/{id}/segments", get(api::segments))
         .route("/api/cameras/{id}/recording.mp4", get(api::recording))
-        .route("/api/cameras/{id}/exports", post(exports::create))
-        .route("/api/exports", get(exports::list))
-        .route("/api/exports/key", get(exports::key))
-        .route("/api/exports/{id}/clip.mp4", get(exports::clip))
-        .route("/api/exports/{id}/manifest.json", get(exports::manifest))
+        .route("/api/cameras/{id}/exports", post(review::create))
+        .route("/api/exports", get(review::list))
+        .route("/api/audit", get(review::audit))
+        .route("/api/exports/key", get(review::key))
+        .route("/api/exports/{id}/clip.mp4", get(review::clip))
+        .route("/api/exports/{id}/manifest.json", get(review::manifest))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
         .fallback(|| async { ApiError::NotFound("no such page".into()) })
         .layer(tower_http::trace::TraceLayer::new_for_http())

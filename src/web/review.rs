@@ -1,5 +1,5 @@
-//! Clip exports for auditors: create (with a purpose), list, download clip and manifest, and
-//! the installation's public key for checking manifests.
+//! The auditors' review room API: clip exports (create with a purpose, list, download clip and
+//! manifest, the installation's public key) and the audit log.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -99,4 +99,44 @@ pub async fn manifest(State(st): State<AppState>, Path(id): Path<String>, Extens
 /// `GET /api/exports/key`: the installation's Ed25519 public key, hex, for `verify-export --public-key`.
 pub async fn key(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "algorithm": "ed25519", "public_key": hex::encode(st.export_key.verifying_key().as_bytes()) }))
+}
+
+/// `GET /api/audit` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `GET /api/audit`: who watched or exported what, when and why. Reading the log is itself
+/// logged, once per reader and query.
+pub async fn audit(
+    State(st): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    axum::extract::Query(q): axum::extract::Query<AuditQuery>,
+) -> Result<Json<Vec<crate::store::AuditEntry>>, ApiError> {
+    let time = |s: &Option<String>, name: &str, default: i64| {
+        s.as_deref().map_or(Ok(default), |s| parse_rfc3339(s).map_err(|e| ApiError::BadRequest(format!("{name}: {e}"))))
+    };
+    let from = time(&q.from, "from", 0)?;
+    let to = time(&q.to, "to", i64::MAX)?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    let target = format!("audit_log actor={} action={}", q.actor.as_deref().unwrap_or("*"), q.action.as_deref().unwrap_or("*"));
+    let first = {
+        let mut seen = st.audited.lock().unwrap_or_else(|p| p.into_inner());
+        seen.first_time(format!("{}|{target}", actor.name))
+    };
+    if first {
+        st.store.audit(&actor.name, "audit.view", &target, None, None).await?;
+    }
+    Ok(Json(st.store.audit_search(from, to, q.actor.as_deref(), q.action.as_deref(), limit).await?))
 }
