@@ -81,7 +81,9 @@ if ! python3 -m pip --version >/dev/null 2>&1; then
     PACKAGES+=(python3 python3-pip)
 fi
 if [ "$MODE" = test ]; then
-    PACKAGES+=(vlc-bin vlc-plugin-base)
+    # VLC: a second, independent RTSP server. Chromium + Node: the browser tests.
+    PACKAGES+=(vlc-bin vlc-plugin-base chromium)
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 fi
 
 step "Debian packages (${#PACKAGES[@]} needed for '$MODE')"
@@ -238,6 +240,19 @@ if [ "$MODE" = bench ]; then
         mv "$BENCH_MP4.tmp.mp4" "$BENCH_MP4"
     fi
     info "$BENCH_MP4"
+fi
+
+# --- 6. Browser-test driver (test only) ---------------------------------------------------------
+if [ "$MODE" = test ]; then
+    step "Browser tests: playwright-core (npm, pinned by tests/browser/package-lock.json), driving /usr/bin/chromium"
+    want="$(sed -n 's/.*"playwright-core": "\(.*\)".*/\1/p' "$ROOT/tests/browser/package.json")"
+    have="$(sed -n 's/^  "version": "\(.*\)".*/\1/p' "$ROOT/tests/browser/node_modules/playwright-core/package.json" 2>/dev/null || true)"
+    if [ -n "$want" ] && [ "$want" = "$have" ]; then
+        info "present"
+    else
+        (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --loglevel=error)
+        info "installed"
+    fi
 fi
 
 step "done ($MODE): export ORT_DYLIB_PATH=$ORT_LIB"

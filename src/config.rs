@@ -76,14 +76,22 @@ pub struct ServerConfig {
     /// Address the HTTP server binds to.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Directory of the web pages (HTML, JS, CSS), relative to the working directory. Default `web`.
+    #[serde(default = "default_web_dir")]
+    pub web_dir: PathBuf,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: default_listen(),
+            web_dir: default_web_dir(),
         }
     }
+}
+
+fn default_web_dir() -> PathBuf {
+    PathBuf::from("web")
 }
 
 fn default_listen() -> SocketAddr {

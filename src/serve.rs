@@ -39,6 +39,9 @@ pub enum ServeError {
     /// Database problem.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `[server] web_dir` holds no pages.
+    #[error("server.web_dir: {} has no index.html (run from the HallWatch directory, or set web_dir)", .0.display())]
+    WebDir(std::path::PathBuf),
     /// The export signing key is unusable.
     #[error(transparent)]
     ExportKey(#[from] crate::record::export::ExportError),
@@ -74,6 +77,9 @@ pub enum ServeError {
 
 /// Runs the server until `cancel` fires, then shuts down cleanly.
 pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeError> {
+    if !cfg.server.web_dir.join("index.html").is_file() {
+        return Err(ServeError::WebDir(cfg.server.web_dir.clone()));
+    }
     let storage = Arc::new(Storage::open_exclusive(&cfg.storage.dir)?);
     let store = Store::open(&cfg.storage.database_path()).await?;
     store.sync_config(&cfg).await?;

@@ -27,6 +27,10 @@ const PEOPLE: Access = Access::Roles(&[Role::Supervisor, Role::Auditor, Role::Ad
 /// The route table. A route missing here is refused to everyone (fail closed).
 const ROUTES: &[(&str, Access)] = &[
     ("/", Access::Public),
+    ("/login", Access::Public),
+    ("/review", RECORDINGS),
+    // Scripts and styles only: no data is ever in them.
+    ("/static/{*path}", Access::Public),
     ("/api/health", Access::Public),
     // Operational health only: no footage, no personal data.
     ("/api/cameras", Access::Public),
@@ -71,6 +75,12 @@ pub async fn check(State(state): State<AppState>, matched: Option<MatchedPath>, 
     if let Access::Roles(roles) = access {
         let actor = match identify(&state, req.headers()).await {
             Ok(a) => a,
+            // A person opening a page is sent to the login page; API clients get the 401.
+            Err(ApiError::Unauthorized(_)) if !route.starts_with("/api/") => {
+                let next = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                let to = format!("/login?next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
+                return axum::response::Redirect::to(&to).into_response();
+            }
             Err(e) => return e.into_response(),
         };
         if !roles.contains(&actor.role) {

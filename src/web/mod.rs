@@ -4,11 +4,13 @@ pub mod accounts;
 mod api;
 mod auth;
 mod error;
+mod pages;
 mod review;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::extract::State;
+use axum::routing::{get, get_service, post};
 use axum::Router;
 
 use crate::camera::health::StreamHealth;
@@ -39,13 +41,13 @@ pub struct AppState {
     pub export_key: Arc<ed25519_dalek::SigningKey>,
 }
 
-/// The embedded status page (no build step: plain HTML and JS).
-const INDEX_HTML: &str = include_str!("../../web/index.html");
-
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { axum::response::Html(INDEX_HTML) }))
+        .route("/", get(|s: State<AppState>| pages::page(s, "index.html")))
+        .route("/login", get(|s: State<AppState>| pages::page(s, "login.html")))
+        .route("/review", get(|s: State<AppState>| pages::page(s, "review.html")))
+        .route("/static/{*path}", get_service(tower_http::services::ServeDir::new(&state.config.server.web_dir)))
         .route("/api/health", get(|| async { "ok" }))
         .route("/api/login", post(accounts::login))
         .route("/api/logout", post(accounts::logout))
