@@ -88,6 +88,9 @@ pub struct LiveView {
     pub people: usize,
     /// People per zone (debounced).
     pub zones: BTreeMap<String, usize>,
+    /// Where the people in view are: `[x, y, w, h]` normalised to the frame (0..1). No track
+    /// ids: a dashboard shows where people are, never who follows whom.
+    pub boxes: Vec<[f32; 4]>,
     /// People in waiting zones now.
     pub waiting_now: usize,
     /// Longest current wait among people still waiting, seconds.
@@ -106,10 +109,25 @@ pub struct LiveView {
     pub last_error: Option<String>,
 }
 
+/// A recent analysed picture of a camera, for the supervisors' dashboard.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    /// JPEG bytes, at most [`SNAPSHOT_WIDTH`] pixels wide.
+    pub jpeg: bytes::Bytes,
+    /// Wall time of the frame.
+    pub frame_us: WallUs,
+}
+
+/// Width of dashboard snapshots: enough to see the hall, too small to read documents on desks.
+pub const SNAPSHOT_WIDTH: u32 = 640;
+/// Snapshots are taken at most this often per camera, so the encoder costs almost nothing.
+const SNAPSHOT_INTERVAL_US: i64 = 1_000_000;
+
 /// The live state of every analysed camera, shared with the web server.
 #[derive(Debug, Default)]
 pub struct LiveBoard {
     views: Mutex<BTreeMap<String, LiveView>>,
+    snapshots: Mutex<BTreeMap<String, Snapshot>>,
     version: AtomicU64,
 }
 
@@ -124,10 +142,34 @@ impl LiveBoard {
         self.version.load(Ordering::Relaxed)
     }
 
+    /// The latest snapshot of a camera.
+    pub fn snapshot_of(&self, camera: &str) -> Option<Snapshot> {
+        self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).get(camera).cloned()
+    }
+
+    fn put_snapshot(&self, camera: &str, s: Snapshot) {
+        self.snapshots.lock().unwrap_or_else(|p| p.into_inner()).insert(camera.to_owned(), s);
+    }
+
     fn put(&self, v: LiveView) {
         self.views.lock().unwrap_or_else(|p| p.into_inner()).insert(v.camera_id.clone(), v);
         self.version.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Downscales and JPEG-encodes a frame for the dashboard.
+fn encode_snapshot(img: &image::RgbImage) -> Result<bytes::Bytes, image::ImageError> {
+    let small;
+    let img = if img.width() > SNAPSHOT_WIDTH {
+        let h = (u64::from(img.height()) * u64::from(SNAPSHOT_WIDTH) / u64::from(img.width().max(1))).max(1);
+        small = image::imageops::resize(img, SNAPSHOT_WIDTH, u32::try_from(h).unwrap_or(1), image::imageops::FilterType::Triangle);
+        &small
+    } else {
+        img
+    };
+    let mut out = Vec::with_capacity(64 * 1024);
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 70).encode_image(img)?;
+    Ok(bytes::Bytes::from(out))
 }
 
 fn percentile(lags: &VecDeque<f64>, q: f64) -> Option<f64> {
@@ -178,6 +220,7 @@ fn run_loop(camera_id: &str, feed: AnalysisFeed, mut analyzer: CameraAnalyzer, f
     let mut view = LiveView { camera_id: camera_id.to_owned(), ..LiveView::default() };
     let mut lags: VecDeque<f64> = VecDeque::with_capacity(LAG_WINDOW);
     let mut t0: Option<WallUs> = None;
+    let mut last_snapshot: WallUs = i64::MIN / 2;
     let fail = |view: &mut LiveView, msg: String| {
         tracing::warn!(camera = %camera_id, "analysis: {msg}");
         view.last_error = Some(msg);
@@ -256,6 +299,8 @@ fn run_loop(camera_id: &str, feed: AnalysisFeed, mut analyzer: CameraAnalyzer, f
                 let out = outputs.analytics.on_frame(wall, &a);
                 outputs.save(&out);
                 view.people = a.tracks.len();
+                let (fw, fh) = (frame.image.width().max(1) as f32, frame.image.height().max(1) as f32);
+                view.boxes = a.tracks.iter().map(|t| [t.bbox.x / fw, t.bbox.y / fh, t.bbox.w / fw, t.bbox.h / fh]).collect();
                 view.zones = a.counts;
                 view.waiting_now = out.live.waiting_now;
                 view.longest_wait_s = out.live.longest_wait_s;
@@ -265,6 +310,13 @@ fn run_loop(camera_id: &str, feed: AnalysisFeed, mut analyzer: CameraAnalyzer, f
                 view.lag_ms_p50 = percentile(&lags, 0.5);
                 view.lag_ms_p99 = percentile(&lags, 0.99);
                 outputs.board.put(view.clone());
+                if wall - last_snapshot >= SNAPSHOT_INTERVAL_US {
+                    last_snapshot = wall;
+                    match encode_snapshot(&frame.image) {
+                        Ok(jpeg) => outputs.board.put_snapshot(camera_id, Snapshot { jpeg, frame_us: wall }),
+                        Err(e) => fail(&mut view, format!("snapshot: {e}")),
+                    }
+                }
             }
             Err(e) => fail(&mut view, format!("detector failed: {e}")),
         }

@@ -50,7 +50,7 @@ pub enum ZoneError {
 }
 
 /// What a zone is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ZoneKindName {
     /// Citizens waiting (seats, queue lines).

@@ -236,3 +236,46 @@ pub async fn recording(
     h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(resp.into_response())
 }
+
+/// `GET /api/cameras/{id}/snapshot.jpg`: the latest analysed picture (≤ 640 px wide, about
+/// once a second) for the supervisors' live view. Footage of people, so logged in only, and the
+/// first view per person and camera in ten minutes is written to the audit log.
+pub async fn snapshot(State(st): State<AppState>, Path(id): Path<String>, Extension(actor): Extension<Actor>) -> Result<Response, ApiError> {
+    let snap = st.live.snapshot_of(&id).ok_or_else(|| ApiError::NotFound(format!("no live picture of camera `{id}` (not analysed, or not started)")))?;
+    let first = {
+        let mut seen = st.audited.lock().unwrap_or_else(|p| p.into_inner());
+        seen.first_time(format!("{}|live|{id}", actor.name))
+    };
+    if first {
+        st.store.audit(&actor.name, "live.view", &format!("camera/{id}"), None, None).await?;
+    }
+    let mut resp = snap.jpeg.into_response();
+    let h = resp.headers_mut();
+    h.insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+    h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    if let Ok(v) = HeaderValue::from_str(&to_rfc3339(snap.frame_us)) {
+        h.insert("x-frame-time", v);
+    }
+    Ok(resp)
+}
+
+/// A camera's analysis zones, normalised to the frame, for drawing on its live picture.
+#[derive(Serialize)]
+pub struct ZoneView {
+    id: String,
+    kind: crate::vision::zones::ZoneKindName,
+    polygon: Option<Vec<[f64; 2]>>,
+    line: Option<[[f64; 2]; 2]>,
+    counter: Option<u32>,
+}
+
+/// `GET /api/cameras/{id}/zones`.
+pub async fn zones(State(st): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<ZoneView>>, ApiError> {
+    let cam = st.config.cameras.iter().find(|c| c.id == id).ok_or_else(|| ApiError::NotFound(format!("no camera `{id}`")))?;
+    Ok(Json(
+        cam.zones
+            .iter()
+            .map(|z| ZoneView { id: z.id.clone(), kind: z.kind, polygon: z.polygon.clone(), line: z.line, counter: z.counter })
+            .collect(),
+    ))
+}

@@ -39,6 +39,9 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/login", Access::Public),
     ("/api/logout", Access::Public),
     ("/api/me", PEOPLE),
+    // Live footage of the hall: people who work there, not the public display.
+    ("/api/cameras/{id}/snapshot.jpg", PEOPLE),
+    ("/api/cameras/{id}/zones", PEOPLE),
     ("/api/cameras/{id}/segments", RECORDINGS),
     ("/api/cameras/{id}/recording.mp4", RECORDINGS),
     ("/api/cameras/{id}/exports", RECORDINGS),
