@@ -64,6 +64,9 @@ pub struct Config {
     /// People detection and tracking; absent means no analysis.
     #[serde(default)]
     pub analysis: Option<AnalysisConfig>,
+    /// Alert rules (`[alerts]`); absent means no alerts are evaluated.
+    #[serde(default)]
+    pub alerts: Option<crate::service::alerts::AlertsConfig>,
     /// API access tokens (accounts arrive with the web issue).
     #[serde(default)]
     pub access: Vec<AccessToken>,
@@ -647,6 +650,10 @@ impl Config {
             if a.score_threshold.is_some_and(|t| !(0.0..1.0).contains(&t)) {
                 return Err(invalid("analysis.score_threshold".into(), "must be in [0, 1)".into()));
             }
+        }
+        if let Some(a) = &self.alerts {
+            let fields = self.halls.iter().flat_map(|h| h.fields.iter().map(|f| (h.id.clone(), f.code.clone()))).collect();
+            a.validate(&fields, self.storage.segment_seconds).map_err(|e| invalid(format!("alerts.{}", e.key), e.message))?;
         }
         for (i, t) in self.access.iter().enumerate() {
             if t.token_sha256.len() != 64 || !t.token_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -192,9 +192,12 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
         bg_cancel.clone(),
     ));
 
+    let cfg = Arc::new(cfg);
+    let alerts_task = tokio::spawn(crate::service::alerts::run(store.clone(), cfg.clone(), storage.clone(), healths.clone(), bg_cancel.clone()));
+
     let listen = cfg.server.listen;
     let state = AppState {
-        config: Arc::new(cfg),
+        config: cfg.clone(),
         store: store.clone(),
         storage: storage.clone(),
         health: healths.clone(),
@@ -242,6 +245,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
     }
     bg_cancel.cancel();
     let _ = retention_task.await;
+    let _ = alerts_task.await;
     let _ = health_task.await;
     if let Err(e) = store.upsert_health(&healths.iter().map(|h| h.snapshot()).collect::<Vec<_>>()).await {
         tracing::warn!("final health write failed: {e}");

@@ -6,6 +6,7 @@
 //! events and projected into tickets and transactions by [`ticket::project`], which is
 //! order-independent so late and out-of-order events are fine.
 
+pub mod alerts;
 pub mod now;
 pub mod ticket;
 

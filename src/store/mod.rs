@@ -5,6 +5,7 @@
 //! not new queries.
 
 mod accounts;
+mod alerts;
 mod analytics;
 mod audit;
 mod exports;
@@ -14,6 +15,7 @@ mod segments;
 mod service;
 
 pub use accounts::Account;
+pub use alerts::{Ack, AlertRow, ApplyReport};
 pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
 pub use exports::ExportRow;

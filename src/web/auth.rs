@@ -51,6 +51,9 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/exports/key", Access::Public),
     ("/api/exports/{id}/clip.mp4", RECORDINGS),
     ("/api/exports/{id}/manifest.json", RECORDINGS),
+    ("/api/alerts", Access::Roles(&[Role::Supervisor, Role::Auditor, Role::Admin])),
+    // Acknowledging is acting on the hall: supervisors and admins, not auditors.
+    ("/api/alerts/{id}/ack", Access::Roles(&[Role::Supervisor, Role::Admin])),
 ];
 
 /// The access rule of a route pattern.

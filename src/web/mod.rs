@@ -1,6 +1,7 @@
 //! The HTTP server: JSON API and pages, with access checked from one route table.
 
 pub mod accounts;
+mod alerts;
 mod api;
 mod auth;
 mod error;
@@ -64,6 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/exports/key", get(review::key))
         .route("/api/exports/{id}/clip.mp4", get(review::clip))
         .route("/api/exports/{id}/manifest.json", get(review::manifest))
+        .route("/api/alerts", get(alerts::list))
+        .route("/api/alerts/{id}/ack", post(alerts::ack))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
         .fallback(|| async { ApiError::NotFound("no such page".into()) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
