@@ -106,6 +106,34 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Act as a hall's queue system: post counters, officers, ticket events, ratings and
+    /// dossiers to a server's /api/v1 ingestion API at a plausible rate, until Ctrl-C.
+    SimTickets {
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Integration token (an [[access]] entry with role = "integration").
+        #[arg(long, env = "HALLWATCH_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Hall id.
+        #[arg(long, default_value = "demo")]
+        hall: String,
+        /// Tickets issued per hour of hall time.
+        #[arg(long, default_value_t = 40.0)]
+        rate: f64,
+        /// Counters.
+        #[arg(long, default_value_t = 4)]
+        counters: u32,
+        /// Time compression (10: a 6-minute service lasts 36 s); timestamps stay wall-clock.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Camera named on the counters.
+        #[arg(long)]
+        camera: Option<String>,
+        /// Random seed (default: from the clock).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Create an API access token and print the line to add to the config.
     Token {
         /// Who will hold it (written in the audit log).
@@ -241,6 +269,28 @@ async fn run(cmd: Command) -> anyhow::Result<()> {
             let cancel = CancellationToken::new();
             tokio::spawn(stop_on_signal(cancel.clone()));
             crate::serve::serve(cfg, cancel).await?;
+            Ok(())
+        }
+        Command::SimTickets { url, token, hall, rate, counters, speed, camera, seed } => {
+            let cfg = crate::sim::tickets::TicketSimConfig {
+                enabled: true,
+                hall: hall.clone(),
+                token: Some(token.clone()),
+                token_env: None,
+                rate_per_hour: rate,
+                counters,
+                speed,
+                camera: camera.clone(),
+                around_the_clock: true,
+            };
+            if let Err((key, message)) = cfg.validate() {
+                bail!("--{}: {message}", key.replace('_', "-"));
+            }
+            let params = crate::sim::tickets::SimParams { hall, rate_per_hour: rate, counters, speed, camera, around_the_clock: true };
+            let cancel = CancellationToken::new();
+            tokio::spawn(stop_on_signal(cancel.clone()));
+            let seed = seed.unwrap_or_else(|| u64::try_from(crate::time::now_us()).unwrap_or_default());
+            crate::sim::tickets::run(params, crate::sim::tickets::Target { url, token }, seed, cancel).await?;
             Ok(())
         }
         Command::Verify { config, json } => {

@@ -408,6 +408,9 @@ pub struct SimulatorConfig {
     pub file: PathBuf,
     /// Mount paths, one simulated camera each.
     pub mounts: Vec<String>,
+    /// The simulated queue system (`[simulator.tickets]`), posting to this server's API.
+    #[serde(default)]
+    pub tickets: Option<crate::sim::tickets::TicketSimConfig>,
 }
 
 /// Role granted by an access token or an account.
@@ -618,6 +621,12 @@ impl Config {
                     "simulator.file".into(),
                     format!("{} does not exist (run `make setup` to create the demo clip)", sim.file.display()),
                 ));
+            }
+            if let Some(t) = &sim.tickets {
+                if !hall_ids.contains(t.hall.as_str()) {
+                    return Err(invalid("simulator.tickets.hall".into(), format!("no hall with id `{}` in [[halls]]", t.hall)));
+                }
+                t.validate().map_err(|(k, m)| invalid(format!("simulator.tickets.{k}"), m))?;
             }
             for (i, m) in sim.mounts.iter().enumerate() {
                 if !m.starts_with('/') || m.len() < 2 {

@@ -216,10 +216,33 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
             }
         })
     };
+    let tickets_cancel = CancellationToken::new();
+    let tickets_task = cfg.simulator.as_ref().and_then(|s| s.tickets.clone()).filter(|t| t.enabled).map(|t| {
+        let params = crate::sim::tickets::SimParams {
+            hall: t.hall.clone(),
+            rate_per_hour: t.rate_per_hour,
+            counters: t.counters,
+            speed: t.speed,
+            camera: t.camera.clone(),
+            around_the_clock: t.around_the_clock,
+        };
+        let target = crate::sim::tickets::Target { url: format!("http://{listen}"), token: t.resolved_token().unwrap_or_default() };
+        let seed = u64::try_from(crate::time::now_us()).unwrap_or_default();
+        let c = tickets_cancel.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::sim::tickets::run(params, target, seed, c).await {
+                tracing::error!("ticket simulator stopped: {e}");
+            }
+        })
+    });
     tracing::info!("HallWatch is serving on http://{listen}/");
     println!("HallWatch dashboard: http://{listen}/");
 
     cancel.cancelled().await;
+    tickets_cancel.cancel();
+    if let Some(t) = tickets_task {
+        let _ = t.await;
+    }
     tracing::info!("shutting down: closing open segments");
     ingest_cancel.cancel();
     for t in ingest_tasks {
