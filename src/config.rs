@@ -763,6 +763,25 @@ mod tests {
     }
 
     #[test]
+    fn alert_and_ticket_simulator_keys_are_named() {
+        let fields = "[[halls.fields]]\ncode = \"HT\"\nname = \"Hộ tịch\"\n";
+        let with = |extra: &str| load(&base("").replace("[[cameras]]", &format!("{fields}[[cameras]]")).replace("rtsp://127.0.0.1/x\"\n", &format!("rtsp://127.0.0.1/x\"\n{extra}")));
+        assert!(with("[alerts]\n").is_ok());
+        let e = with("[alerts]\nstorage_warning_free = \"lots\"").unwrap_err().to_string();
+        assert!(e.contains("alerts.storage_warning_free"), "{e}");
+        let e = with("[alerts]\nactive_hours = [[\"18:00\", \"07:00\"]]").unwrap_err().to_string();
+        assert!(e.contains("alerts.active_hours[0]"), "{e}");
+        let e = with("[alerts]\n[[alerts.fields]]\ncode = \"HT\"\nqueue_warnings = 3").unwrap_err().to_string();
+        assert!(e.contains("alerts.fields[0]") && e.contains("queue_warnings"), "{e}");
+        let sim = "[simulator]\nenabled = false\nlisten = \"127.0.0.1:8554\"\nfile = \"x.mp4\"\nmounts = [\"/a\"]\n[simulator.tickets]\nhall = \"h\"\n";
+        let e = with(sim).unwrap_err().to_string();
+        assert!(e.contains("simulator.tickets.token"), "{e}");
+        let e = with(&format!("{sim}token = \"t\"\nspeed = 0")).unwrap_err().to_string();
+        assert!(e.contains("simulator.tickets.speed"), "{e}");
+        assert!(with(&format!("{sim}token = \"t\"")).is_ok());
+    }
+
+    #[test]
     fn sizes() {
         assert_eq!("2GiB".parse::<ByteSize>().unwrap().0, 2 << 30);
         assert_eq!("500MB".parse::<ByteSize>().unwrap().0, 500_000_000);
