@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod camera;
 pub mod cli;
 pub mod config;
+pub mod notify;
 pub mod record;
 pub mod serve;
 pub mod service;

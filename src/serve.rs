@@ -193,7 +193,15 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
     ));
 
     let cfg = Arc::new(cfg);
-    let alerts_task = tokio::spawn(crate::service::alerts::run(store.clone(), cfg.clone(), storage.clone(), healths.clone(), bg_cancel.clone()));
+    let changes = Arc::new(crate::notify::Changes::default());
+    let alerts_task = tokio::spawn(crate::service::alerts::run(
+        store.clone(),
+        cfg.clone(),
+        storage.clone(),
+        healths.clone(),
+        changes.clone(),
+        bg_cancel.clone(),
+    ));
 
     let listen = cfg.server.listen;
     let state = AppState {
@@ -204,6 +212,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
         audited: Default::default(),
         live: board.clone(),
         export_key: Arc::new(export_key),
+        changes: changes.clone(),
     };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })?;
     let http_cancel = CancellationToken::new();

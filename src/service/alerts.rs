@@ -1057,6 +1057,7 @@ pub async fn run(
     config: Arc<Config>,
     storage: Arc<Storage>,
     health: Arc<Vec<Arc<StreamHealth>>>,
+    changes: Arc<crate::notify::Changes>,
     cancel: CancellationToken,
 ) {
     let Some(alerts) = config.alerts.clone() else { return };
@@ -1077,7 +1078,10 @@ pub async fn run(
         let now = crate::time::now_us();
         for hall in &config.halls {
             match evaluate_hall(&store, &ctx, &hall.id, now).await {
-                Ok(r) if r.changed() => tracing::debug!(hall = %hall.id, ?r, "alerts evaluated"),
+                Ok(r) if r.changed() => {
+                    tracing::debug!(hall = %hall.id, ?r, "alerts evaluated");
+                    changes.alerts_changed();
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(hall = %hall.id, "alert evaluation failed: {e}"),
             }

@@ -67,6 +67,7 @@ pub async fn ack(
     match st.store.ack_alert(id, &actor.name, note, now_us()).await? {
         Ack::Done(a) => {
             tracing::info!(alert = id, by = %actor.name, "alert acknowledged");
+            st.changes.alerts_changed();
             Ok(Json(a).into_response())
         }
         Ack::Already(a) => Ok((

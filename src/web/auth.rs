@@ -39,6 +39,7 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/login", Access::Public),
     ("/api/logout", Access::Public),
     ("/api/me", PEOPLE),
+    ("/api/events", PEOPLE),
     // Live footage of the hall: people who work there, not the public display.
     ("/api/cameras/{id}/snapshot.jpg", PEOPLE),
     ("/api/cameras/{id}/zones", PEOPLE),

@@ -5,6 +5,7 @@ mod alerts;
 mod api;
 mod auth;
 mod error;
+mod events;
 mod pages;
 mod review;
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub audited: Arc<std::sync::Mutex<auth::AuditDedup>>,
     /// Live analysis state of every analysed camera.
     pub live: Arc<crate::vision::live::LiveBoard>,
+    /// Version counters that wake live pages.
+    pub changes: Arc<crate::notify::Changes>,
     /// The installation's key that signs export manifests.
     pub export_key: Arc<ed25519_dalek::SigningKey>,
 }
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/me", get(accounts::me))
         .route("/api/cameras", get(api::cameras))
         .route("/api/live", get(api::live))
+        .route("/api/events", get(events::events))
         .route("/api/cameras/{id}/segments", get(api::segments))
         .route("/api/cameras/{id}/snapshot.jpg", get(api::snapshot))
         .route("/api/cameras/{id}/zones", get(api::zones))
