@@ -4,11 +4,13 @@
 # config/zones/pets09.toml), time in zone, the bare-detector baseline and the count MAE ratio
 # tracks / bare detector.
 #
-# Usage: scripts/eval_pets.sh [OUT_DIR] [extra hallwatch analyze arguments, e.g. --analysis-fps 5]
+# Usage: scripts/eval_pets.sh [OUT_DIR] [extra hallwatch analyze arguments, e.g. --analysis-fps 5 --tiles 2x2]
 # Env: PETS (default ../shared/data/pets09_s2l1), PYTHON (needs motmetrics numpy scipy),
 #      ORT_DYLIB_PATH (default .deps/onnxruntime/libonnxruntime.so.1.32.0),
 #      SCALE=WxH (e.g. 384x288): analyse the clip resized to WxH (made with ffmpeg in OUT_DIR,
 #      H.264 like a camera sub-stream), a proxy for small, distant people; GT boxes are scaled to match.
+# With --tiles other than 1x1 the untiled detector is also run on the same frames (OUT_DIR/untiled),
+# because the acceptance floor compares the pipeline with the bare, untiled detector.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -41,7 +43,32 @@ if [ -n "$scale" ]; then
     scale_args=(--scale-to "$scale")
 fi
 
+# The run uses tiles when the extra arguments ask for them (anything but --tiles 1x1); the baseline
+# run gets the same arguments without the tiles.
+tiled=0
+untiled_args=()
+skip=0
+for a in "$@"; do
+    if [ "$skip" = 1 ]; then
+        skip=0
+        [ "$a" != "1x1" ] && tiled=1
+        continue
+    fi
+    case "$a" in
+    --tiles) skip=1 ;;
+    --tiles=1x1) ;;
+    --tiles=*) tiled=1 ;;
+    *) untiled_args+=("$a") ;;
+    esac
+done
+
 target/release/hallwatch analyze --video "$video" --fps 7 --zones "$zones" --out "$out" "$@"
+baseline_args=()
+if [ "$tiled" = 1 ]; then
+    target/release/hallwatch analyze --video "$video" --fps 7 --zones "$zones" --out "$out/untiled" \
+        ${untiled_args[@]+"${untiled_args[@]}"}
+    baseline_args=(--baseline-dets "$out/untiled/detections.txt")
+fi
 "$python" scripts/eval_pets.py --gt "$pets/gt/gt.txt" --tracks "$out/tracks.txt" --dets "$out/detections.txt" \
     --zones "$zones" --counts "$out/counts.csv" --visits "$out/visits.csv" --fps 7 \
-    ${scale_args[@]+"${scale_args[@]}"}
+    ${scale_args[@]+"${scale_args[@]}"} ${baseline_args[@]+"${baseline_args[@]}"}

@@ -19,6 +19,7 @@ use std::time::Instant;
 use super::decode::{DecodeConfig, DecodeError, DecodeStats, FileDecoder};
 use super::detect::{DetectError, Detector, ModelSpec};
 use super::pipeline::CameraAnalyzer;
+use super::tiles::Tiling;
 use super::track::TrackerConfig;
 use super::zones::{Direction, Hysteresis, ZoneError, ZoneEvent, ZoneEventKind, ZoneFile};
 
@@ -68,6 +69,8 @@ pub struct AnalyzeOptions {
     pub hysteresis: Hysteresis,
     /// Stop after this many decoded frames (e.g. a quick check on the start of a clip).
     pub max_frames: Option<u64>,
+    /// Tiled detection for small people ([`Tiling::OFF`] by default).
+    pub tiling: Tiling,
 }
 
 impl AnalyzeOptions {
@@ -83,6 +86,7 @@ impl AnalyzeOptions {
             tracker: TrackerConfig::default(),
             hysteresis: Hysteresis::default(),
             max_frames: None,
+            tiling: Tiling::OFF,
         }
     }
 }
@@ -179,7 +183,8 @@ pub fn run(opts: &AnalyzeOptions) -> Result<AnalyzeSummary, AnalyzeError> {
         None => Vec::new(),
     };
     let detector = Arc::new(Detector::load(&opts.model)?);
-    let mut analyzer = CameraAnalyzer::new(detector, opts.tracker.clone(), zones.clone(), opts.hysteresis);
+    let mut analyzer =
+        CameraAnalyzer::new(detector, opts.tracker.clone(), zones.clone(), opts.hysteresis).with_tiling(opts.tiling);
     let cfg = DecodeConfig { analysis_fps: opts.analysis_fps, true_fps: opts.true_fps, drop_when_slow: false, scale_to: None };
     let mut decoder = FileDecoder::open(&opts.video, &cfg)?;
 

@@ -17,6 +17,8 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
 
+use super::tiles::{merge, Candidate, Tiling};
+
 /// An axis-aligned box in pixels of the original image: `x`,`y` is the top-left corner.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BBox {
@@ -437,6 +439,54 @@ impl Detector {
             }
             Ok(out)
         }
+    }
+
+    /// Detects people in one frame split as `tiling` says (see [`super::tiles`]): each tile (and the
+    /// full frame, if asked) is letterboxed to the network input, and the boxes are mapped back to
+    /// frame pixels and merged. With several workers and a model without a batch dimension, the
+    /// tiles of the frame run on the workers at the same time.
+    pub fn detect_tiled(&self, img: &RgbImage, tiling: &Tiling) -> Result<Vec<Detection>, DetectError> {
+        if tiling.is_off() {
+            return self.detect(img);
+        }
+        let tiles = tiling.tiles(img.width(), img.height());
+        let mut views: Vec<RgbImage> = tiles
+            .iter()
+            .map(|t| image::imageops::crop_imm(img, t.x, t.y, t.w, t.h).to_image())
+            .collect();
+        if tiling.full_frame {
+            views.push(img.clone());
+        }
+        let per_view = if self.dynamic_batch || self.sessions.len() == 1 {
+            self.detect_batch(&views)?
+        } else {
+            // Spread the views over the workers: one thread per session, each running its share.
+            let share = views.len().div_ceil(self.sessions.len());
+            std::thread::scope(|s| {
+                let handles: Vec<_> = views.chunks(share).map(|chunk| s.spawn(move || self.detect_batch(chunk))).collect();
+                let mut all = Vec::with_capacity(views.len());
+                for h in handles {
+                    match h.join() {
+                        Ok(r) => all.extend(r?),
+                        Err(p) => std::panic::resume_unwind(p),
+                    }
+                }
+                Ok::<_, DetectError>(all)
+            })?
+        };
+        let mut cands = Vec::new();
+        for (source, dets) in per_view.into_iter().enumerate() {
+            match tiles.get(source) {
+                Some(t) => cands.extend(dets.into_iter().map(|d| {
+                    let b = d.bbox;
+                    let bbox = BBox { x: b.x + t.x as f32, y: b.y + t.y as f32, ..b };
+                    Candidate { det: Detection { bbox, score: d.score }, source, cut: t.cuts(&bbox) }
+                })),
+                // The full frame: nothing is cut there.
+                None => cands.extend(dets.into_iter().map(|det| Candidate { det, source, cut: false })),
+            }
+        }
+        Ok(merge(cands, self.spec.nms_iou))
     }
 
     fn run(&self, imgs: &[RgbImage]) -> Result<Vec<Vec<Detection>>, DetectError> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::detect::{DetectError, Detection, Detector};
+use super::tiles::Tiling;
 use super::track::{TrackOutput, Tracker, TrackerConfig};
 use super::zones::{Hysteresis, Zone, ZoneEvent, ZoneSet};
 
@@ -31,6 +32,7 @@ pub struct CameraAnalyzer {
     tracker: Tracker,
     zones: Vec<Zone>,
     hysteresis: Hysteresis,
+    tiling: Tiling,
     /// Created at the first frame, when the frame size is known.
     zone_set: Option<ZoneSet>,
 }
@@ -38,12 +40,18 @@ pub struct CameraAnalyzer {
 impl CameraAnalyzer {
     /// A fresh analyser (no tracks yet).
     pub fn new(detector: Arc<Detector>, tracker: TrackerConfig, zones: Vec<Zone>, hysteresis: Hysteresis) -> CameraAnalyzer {
-        CameraAnalyzer { detector, tracker: Tracker::new(tracker), zones, hysteresis, zone_set: None }
+        CameraAnalyzer { detector, tracker: Tracker::new(tracker), zones, hysteresis, tiling: Tiling::OFF, zone_set: None }
+    }
+
+    /// Detects on tiles of each frame (small, distant people); [`Tiling::OFF`] by default.
+    pub fn with_tiling(mut self, tiling: Tiling) -> CameraAnalyzer {
+        self.tiling = tiling;
+        self
     }
 
     /// Analyses one frame taken at `t` seconds (non-decreasing; gaps are fine, all settings are in time).
     pub fn process(&mut self, t: f64, image: &RgbImage) -> Result<FrameAnalysis, DetectError> {
-        let detections = self.detector.detect(image)?;
+        let detections = self.detector.detect_tiled(image, &self.tiling)?;
         let tracks = self.tracker.update(t, &detections);
         let (w, h) = image.dimensions();
         let zs = self
