@@ -213,9 +213,21 @@ pub struct CameraConfig {
     /// `detect` stream is analysed when the camera has one, else `main`.
     #[serde(default = "default_true")]
     pub analyze: bool,
+    /// Detect on a `[cols, rows]` grid of overlapping tiles plus the full frame, for small,
+    /// distant people (e.g. `[2, 2]` on a 384×288 sub-stream). Default `[1, 1]`: off.
+    #[serde(default)]
+    pub tiles: Option<[u32; 2]>,
 }
 
 impl CameraConfig {
+    /// How this camera's frames are split for detection.
+    pub fn tiling(&self) -> crate::vision::Tiling {
+        match self.tiles {
+            Some([cols, rows]) if cols * rows > 1 => crate::vision::Tiling::grid(cols, rows),
+            _ => crate::vision::Tiling::OFF,
+        }
+    }
+
     /// The stream analysis uses: the sub-stream when there is one, as NVRs do.
     pub fn analysis_stream(&self) -> Option<&StreamConfig> {
         self.streams
@@ -597,6 +609,12 @@ impl Config {
             if c.streams.is_empty() {
                 return Err(invalid(key("streams"), "a camera needs at least one stream".into()));
             }
+            if let Some(t) = c.tiles {
+                let max = crate::vision::tiles::MAX_TILES_PER_AXIS;
+                if t.iter().any(|n| !(1..=max).contains(n)) {
+                    return Err(invalid(key("tiles"), format!("{t:?}: columns and rows must be 1..={max}")));
+                }
+            }
             crate::vision::zones::validate_all(&c.zones).map_err(|e| invalid(key("zones"), e.to_string()))?;
             let mut roles = std::collections::HashSet::new();
             for (j, s) in c.streams.iter().enumerate() {
@@ -779,6 +797,17 @@ mod tests {
         let e = with(&format!("{sim}token = \"t\"\nspeed = 0")).unwrap_err().to_string();
         assert!(e.contains("simulator.tickets.speed"), "{e}");
         assert!(with(&format!("{sim}token = \"t\"")).is_ok());
+    }
+
+    #[test]
+    fn tiles_per_camera() {
+        assert!(load(&base("")).unwrap().cameras[0].tiling().is_off());
+        let t = load(&base("").replace("name = \"C\"\n", "name = \"C\"\ntiles = [3, 2]\n")).unwrap().cameras[0].tiling();
+        assert_eq!((t.cols, t.rows, t.full_frame), (3, 2, true));
+        let e = load(&base("").replace("name = \"C\"\n", "name = \"C\"\ntiles = [0, 2]\n")).unwrap_err().to_string();
+        assert!(e.contains("cameras[0].tiles"), "{e}");
+        let e = load(&base("").replace("name = \"C\"\n", "name = \"C\"\ntiles = 2\n")).unwrap_err().to_string();
+        assert!(e.contains("tiles"), "{e}");
     }
 
     #[test]

@@ -159,7 +159,8 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
             if let (true, Some(det), Some(a)) = (analyse, &detector, analysis) {
                 let zones = crate::vision::zones::validate_all(&cam.zones).map_err(|e| ServeError::Thread(e.to_string()))?;
                 let analyzer_zones = zones.clone();
-                let analyzer = CameraAnalyzer::new(det.clone(), TrackerConfig::default(), zones, Hysteresis::default());
+                let analyzer = CameraAnalyzer::new(det.clone(), TrackerConfig::default(), zones, Hysteresis::default())
+                    .with_tiling(cam.tiling());
                 let (sink, feed) = crate::vision::live::feed();
                 sinks.analysis = Some(sink);
                 let analytics = CameraAnalytics::new(cam.id.clone(), analyzer_zones, a.analytics)
