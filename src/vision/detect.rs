@@ -703,5 +703,17 @@ mod tests {
         for r in runs {
             assert!(r.join().expect("worker").iter().all(|&n| n == dets.len()));
         }
+        // Tiled: the pool spreads the tiles over its two workers and must agree with one worker;
+        // boxes are mapped back into the frame, and the people seen plainly are still there.
+        let tiling = Tiling::grid(2, 2);
+        let tiled = det.detect_tiled(&frame, &tiling).expect("tiled");
+        assert_eq!(pool.detect_tiled(&frame, &tiling).expect("tiled on the pool").len(), tiled.len());
+        for d in &tiled {
+            let b = d.bbox;
+            assert!(b.x >= 0.0 && b.y >= 0.0 && b.x + b.w <= 768.0 && b.y + b.h <= 576.0, "{b:?}");
+        }
+        for c in &confident {
+            assert!(tiled.iter().any(|t| t.bbox.iou(&c.bbox) >= 0.5), "tiles lost {c:?}: {tiled:?}");
+        }
     }
 }
