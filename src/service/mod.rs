@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod now;
+pub mod import;
 pub mod ticket;
 
 use serde::{Deserialize, Serialize};
@@ -61,7 +62,7 @@ fn counter_number(field: &str, n: Option<i64>) -> Result<(), Invalid> {
 }
 
 /// What happened to a ticket (domain.md §3.1 outcomes and §2 "gọi số / gọi lại / bỏ qua / chuyển quầy").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketEventKind {
     /// Printed at the kiosk (lấy số): the citizen's arrival in the queue.
@@ -110,7 +111,7 @@ impl TicketEventKind {
 }
 
 /// A ticket event as a source sends it (JSON body or CSV row).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TicketEventIn {
     /// The source's id of this event; a second event with the same id is a replay.
@@ -245,7 +246,7 @@ impl TicketEventIn {
 }
 
 /// DVCQG dossier status (TrangThaiHoSo, domain.md §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct DossierStatus(pub i64);
 
@@ -290,7 +291,7 @@ impl From<DossierStatus> for i64 {
 }
 
 /// How a dossier was submitted (KENH_THUC_HIEN).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// 1: trực tiếp, at the counter.
@@ -313,7 +314,7 @@ impl Channel {
 }
 
 /// A dossier snapshot as the one-stop software sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DossierIn {
     /// Hall.
@@ -445,7 +446,7 @@ impl DossierIn {
 }
 
 /// A dossier status change as the one-stop software sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DossierStatusIn {
     /// The source's id of this change; a second change with the same id is a replay.
@@ -509,7 +510,7 @@ impl DossierStatusIn {
 }
 
 /// Rating scales in use (domain.md §3.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RatingScale {
     /// 1 Không hài lòng, 2 Hài lòng, 3 Rất hài lòng.
@@ -545,7 +546,7 @@ impl RatingScale {
 }
 
 /// A rating as the device or portal sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatingIn {
     /// The source's id; a second rating with the same id is a replay.
@@ -663,7 +664,7 @@ pub fn parse_hhmm(s: &str) -> Option<u32> {
 }
 
 /// A counter as the QMS sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CounterIn {
     /// Hall.
@@ -675,6 +676,7 @@ pub struct CounterIn {
     /// Field codes served.
     pub fields: Vec<String>,
     /// Scheduled opening hours.
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<Vec<String>>>, example = json!({"mon": [["07:30", "11:30"], ["13:30", "17:00"]]}))]
     pub opening_hours: OpeningHours,
     /// Camera whose zones show this counter.
     #[serde(default)]
@@ -713,7 +715,7 @@ impl CounterIn {
 }
 
 /// An officer as the QMS sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfficerIn {
     /// Hall.
@@ -741,7 +743,7 @@ impl OfficerIn {
 }
 
 /// Counter open state as the QMS reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CounterStateKind {
     /// Open for service.
@@ -764,7 +766,7 @@ impl CounterStateKind {
 }
 
 /// A counter state change as the QMS sends it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CounterStateIn {
     /// The source's id of the change.

@@ -23,6 +23,8 @@ pub enum Access {
 
 const RECORDINGS: Access = Access::Roles(&[Role::Auditor, Role::Admin]);
 const PEOPLE: Access = Access::Roles(&[Role::Supervisor, Role::Auditor, Role::Admin]);
+/// Service records come from integrations; an admin may post corrections by hand.
+const INGEST: Access = Access::Roles(&[Role::Integration, Role::Admin]);
 
 /// The route table. A route missing here is refused to everyone (fail closed).
 const ROUTES: &[(&str, Access)] = &[
@@ -55,6 +57,16 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/alerts", Access::Roles(&[Role::Supervisor, Role::Auditor, Role::Admin])),
     // Acknowledging is acting on the hall: supervisors and admins, not auditors.
     ("/api/alerts/{id}/ack", Access::Roles(&[Role::Supervisor, Role::Admin])),
+    // Describes the API only, no data.
+    ("/api/openapi.json", Access::Public),
+    ("/api/v1/ticket-events", INGEST),
+    ("/api/v1/dossiers", INGEST),
+    ("/api/v1/dossier-status", INGEST),
+    ("/api/v1/ratings", INGEST),
+    ("/api/v1/counters", INGEST),
+    ("/api/v1/officers", INGEST),
+    ("/api/v1/counter-states", INGEST),
+    ("/api/v1/tickets/{hall}/{ticket_id}", INGEST),
 ];
 
 /// The access rule of a route pattern.

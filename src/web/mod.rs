@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod pages;
 mod review;
+mod ingest;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::store::Store;
 
 pub use auth::{required_access, Access, Actor};
 pub use error::ApiError;
+pub use ingest::{ApiDoc, Batch, ConflictRef, ErrorBody, IngestReport, RecordError, MAX_BODY_BYTES, MAX_RECORDS};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -71,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/exports/{id}/manifest.json", get(review::manifest))
         .route("/api/alerts", get(alerts::list))
         .route("/api/alerts/{id}/ack", post(alerts::ack))
+        .merge(ingest::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
         .fallback(|| async { ApiError::NotFound("no such page".into()) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
