@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod service;
+
 use hallwatch::store::{SegmentRow, Store};
 
 /// The `hallwatch` binary under test.
