@@ -187,6 +187,9 @@ where
         Ok(o) => o,
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if outcome.contains(&Ingested::Stored) {
+        st.changes.service_changed();
+    }
     let mut report = IngestReport { stored: 0, duplicates: 0, conflicts: Vec::new() };
     for (index, (r, x)) in records.iter().zip(&outcome).enumerate() {
         match x {
