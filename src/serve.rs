@@ -214,6 +214,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
         live: board.clone(),
         export_key: Arc::new(export_key),
         changes: changes.clone(),
+        tickets: crate::store::TicketWriter::spawn(store.clone()),
     };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })?;
     let http_cancel = CancellationToken::new();

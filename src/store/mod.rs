@@ -9,6 +9,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod exports;
+mod group_commit;
 mod health;
 mod holds;
 mod segments;
@@ -19,6 +20,7 @@ pub use alerts::{Ack, AlertRow, ApplyReport};
 pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
 pub use exports::ExportRow;
+pub use group_commit::TicketWriter;
 pub use health::HealthRow;
 pub use holds::LegalHold;
 pub use segments::{CameraStats, DeletionRow, NewSegment, SegmentClose, SegmentRow};
@@ -50,6 +52,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// The group-commit writer failed or stopped (its own error is logged).
+    #[error("database write failed: {0}")]
+    Writer(String),
 }
 
 /// Handle to the index database.

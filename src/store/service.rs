@@ -36,47 +36,59 @@ type Tx<'a> = Transaction<'a, Sqlite>;
 impl Store {
     /// Stores ticket events and re-projects every ticket they touch.
     pub async fn ingest_ticket_events(&self, source: &str, events: &[TicketEvent]) -> Result<Vec<Ingested>, StoreError> {
+        let mut out = self.ingest_ticket_batches(&[(source, events)]).await?;
+        Ok(out.pop().unwrap_or_default())
+    }
+
+    /// Stores several sources' batches of ticket events in one transaction (group commit):
+    /// one result list per batch, in order. Tickets touched by several events are re-projected
+    /// once.
+    pub async fn ingest_ticket_batches(&self, batches: &[(&str, &[TicketEvent])]) -> Result<Vec<Vec<Ingested>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let received = now_us();
-        let mut out = Vec::with_capacity(events.len());
+        let mut results = Vec::with_capacity(batches.len());
         let mut touched = BTreeSet::new();
-        for e in events {
-            let r = sqlx::query(
-                "INSERT INTO ticket_event (source, source_id, hall_id, ticket_id, kind, at_us, number, field, counter, \
-                 officer_id, to_field, to_counter, channel, priority, received_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-                 ON CONFLICT (source, source_id) DO NOTHING",
-            )
-            .bind(source)
-            .bind(&e.event_id)
-            .bind(&e.hall)
-            .bind(&e.ticket_id)
-            .bind(e.kind.as_str())
-            .bind(e.at_us)
-            .bind(&e.number)
-            .bind(&e.field)
-            .bind(e.counter)
-            .bind(&e.officer)
-            .bind(&e.to_field)
-            .bind(e.to_counter)
-            .bind(&e.channel)
-            .bind(e.priority)
-            .bind(received)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() == 1 {
-                touched.insert((e.hall.clone(), e.ticket_id.clone()));
-                out.push(Ingested::Stored);
-            } else {
-                let stored = stored_ticket_event(&mut tx, source, &e.event_id).await?;
-                out.push(if stored.as_ref() == Some(e) { Ingested::Duplicate } else { Ingested::Conflict });
+        for (source, events) in batches {
+            let mut out = Vec::with_capacity(events.len());
+            for e in *events {
+                let r = sqlx::query(
+                    "INSERT INTO ticket_event (source, source_id, hall_id, ticket_id, kind, at_us, number, field, counter, \
+                     officer_id, to_field, to_counter, channel, priority, received_us) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     ON CONFLICT (source, source_id) DO NOTHING",
+                )
+                .bind(source)
+                .bind(&e.event_id)
+                .bind(&e.hall)
+                .bind(&e.ticket_id)
+                .bind(e.kind.as_str())
+                .bind(e.at_us)
+                .bind(&e.number)
+                .bind(&e.field)
+                .bind(e.counter)
+                .bind(&e.officer)
+                .bind(&e.to_field)
+                .bind(e.to_counter)
+                .bind(&e.channel)
+                .bind(e.priority)
+                .bind(received)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() == 1 {
+                    touched.insert((e.hall.clone(), e.ticket_id.clone()));
+                    out.push(Ingested::Stored);
+                } else {
+                    let stored = stored_ticket_event(&mut tx, source, &e.event_id).await?;
+                    out.push(if stored.as_ref() == Some(e) { Ingested::Duplicate } else { Ingested::Conflict });
+                }
             }
+            results.push(out);
         }
         for (hall, ticket) in touched {
             reproject_ticket(&mut tx, &hall, &ticket).await?;
         }
         tx.commit().await?;
-        Ok(out)
+        Ok(results)
     }
 
     /// Creates or updates counters (the QMS's current description of each counter).

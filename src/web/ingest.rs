@@ -216,8 +216,8 @@ const BAD_DOC: &str = "Malformed JSON or invalid records (every problem listed);
         (status = 400, description = BAD_DOC, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, description = "Body over 16 MiB or more than 10,000 records", body = ErrorBody)))]
 pub async fn ticket_events(State(st): State<AppState>, Extension(actor): Extension<Actor>, body: Result<Bytes, BytesRejection>) -> Response {
-    let store = st.store.clone();
-    ingest::<TicketEventIn, _, _>(&st, body, |v| async move { store.ingest_ticket_events(&actor.name, &v).await }).await
+    let writer = st.tickets.clone();
+    ingest::<TicketEventIn, _, _>(&st, body, |v| async move { writer.ingest(&actor.name, v).await }).await
 }
 
 /// `POST /api/v1/dossiers`.

@@ -41,6 +41,8 @@ pub struct AppState {
     pub audited: Arc<std::sync::Mutex<auth::AuditDedup>>,
     /// Live analysis state of every analysed camera.
     pub live: Arc<crate::vision::live::LiveBoard>,
+    /// Group-commit writer for ticket events.
+    pub tickets: crate::store::TicketWriter,
     /// Version counters that wake live pages.
     pub changes: Arc<crate::notify::Changes>,
     /// The installation's key that signs export manifests.
