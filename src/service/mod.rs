@@ -7,8 +7,11 @@
 //! order-independent so late and out-of-order events are fine.
 
 pub mod alerts;
-pub mod now;
+pub mod evidence;
+pub mod ewt;
 pub mod import;
+pub mod kpi;
+pub mod now;
 pub mod ticket;
 
 use serde::{Deserialize, Serialize};

@@ -12,6 +12,7 @@ mod exports;
 mod group_commit;
 mod health;
 mod holds;
+mod kpi;
 mod segments;
 mod service;
 
@@ -23,6 +24,7 @@ pub use exports::ExportRow;
 pub use group_commit::TicketWriter;
 pub use health::HealthRow;
 pub use holds::LegalHold;
+pub use kpi::{DossierLink, HallSetup};
 pub use segments::{CameraStats, DeletionRow, NewSegment, SegmentClose, SegmentRow};
 pub use service::Ingested;
 

@@ -1,0 +1,538 @@
+//! Reads for KPIs, the estimated wait and evidence links: the rows the pure functions in
+//! `service::{kpi, ewt, evidence}` compute from. Every query is bounded by an indexed time
+//! range of one hall, so a dashboard over a month reads a month.
+
+use std::collections::BTreeMap;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::service::evidence::{Candidate, TimelineEntry};
+use crate::service::ewt::{History, HistoryTx};
+use crate::service::kpi::{
+    now_tiles, report, CameraWaitRow, CounterRow, DossierRow, GroupBy, KpiInput, NowTiles, OccupancyRow, RatingRow, StaffedSpan,
+    StateRow, TicketRow,
+};
+use crate::service::ticket::{Outcome, Transaction};
+use crate::service::OpeningHours;
+use crate::time::{to_rfc3339, WallUs};
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// What the configuration says about a hall, for the queries below.
+#[derive(Debug, Clone, Default)]
+pub struct HallSetup {
+    /// Service level per field, minutes.
+    pub service_levels: BTreeMap<String, f64>,
+    /// Counter → camera whose staff zone watches it.
+    pub staff_cameras: BTreeMap<i64, String>,
+    /// Analysed cameras of the hall with their waiting zones.
+    pub waiting_zones: Vec<(String, Vec<String>)>,
+    /// Analysed cameras of the hall (camera waits).
+    pub cameras: Vec<String>,
+}
+
+impl HallSetup {
+    /// The setup of `hall` from the configuration.
+    pub fn from_config(cfg: &crate::config::Config, hall: &str) -> HallSetup {
+        use crate::vision::zones::ZoneKindName;
+        let service_levels = cfg
+            .halls
+            .iter()
+            .filter(|h| h.id == hall)
+            .flat_map(|h| h.fields.iter().map(|f| (f.code.clone(), f64::from(f.service_level_minutes))))
+            .collect();
+        let analysed: Vec<&crate::config::CameraConfig> =
+            cfg.cameras.iter().filter(|c| c.hall == hall && c.enabled && c.analyze).collect();
+        HallSetup {
+            service_levels,
+            staff_cameras: crate::service::now::staff_cameras(cfg, hall),
+            waiting_zones: analysed
+                .iter()
+                .map(|c| (c.id.clone(), c.zones.iter().filter(|z| z.kind == ZoneKindName::Waiting).map(|z| z.id.clone()).collect()))
+                .filter(|(_, z): &(String, Vec<String>)| !z.is_empty())
+                .collect(),
+            cameras: analysed.iter().map(|c| c.id.clone()).collect(),
+        }
+    }
+}
+
+fn outcome(r: &SqliteRow) -> Result<Outcome, sqlx::Error> {
+    let s: String = r.try_get("outcome")?;
+    Outcome::parse(&s).ok_or_else(|| sqlx::Error::Decode(format!("unknown outcome {s}").into()))
+}
+
+const TX_COLUMNS: &str = "x.ticket_id, x.seq, x.field, x.counter, x.officer_id, x.queued_us, x.first_called_us, \
+    x.last_called_us, x.calls, x.service_start_us, x.end_us, x.outcome";
+
+fn tx_from_row(r: &SqliteRow) -> Result<Transaction, sqlx::Error> {
+    Ok(Transaction {
+        seq: r.try_get("seq")?,
+        field: r.try_get("field")?,
+        counter: r.try_get("counter")?,
+        officer: r.try_get("officer_id")?,
+        queued_us: r.try_get("queued_us")?,
+        first_called_us: r.try_get("first_called_us")?,
+        last_called_us: r.try_get("last_called_us")?,
+        calls: r.try_get("calls")?,
+        service_start_us: r.try_get("service_start_us")?,
+        end_us: r.try_get("end_us")?,
+        outcome: outcome(r)?,
+    })
+}
+
+impl Store {
+    /// Counters of a hall.
+    pub async fn kpi_counters(&self, hall: &str) -> Result<Vec<CounterRow>, StoreError> {
+        let rows = sqlx::query("SELECT number, name, fields, opening_hours FROM counter WHERE hall_id = $1 ORDER BY number")
+            .bind(hall)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                // Written by ingest_counters from validated values; unreadable JSON means none.
+                let fields: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("fields")?).unwrap_or_default();
+                let hours: OpeningHours = serde_json::from_str(&r.try_get::<String, _>("opening_hours")?).unwrap_or_default();
+                Ok(CounterRow { number: r.try_get("number")?, name: r.try_get("name")?, fields, hours })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// QMS states of a hall's counters in `[from, to)`, plus each counter's last one before.
+    async fn kpi_states(&self, hall: &str, counters: &[CounterRow], from: WallUs, to: WallUs) -> Result<Vec<StateRow>, StoreError> {
+        let row = |r: &SqliteRow| -> Result<StateRow, sqlx::Error> {
+            Ok(StateRow { counter: r.try_get("counter")?, state: r.try_get("state")?, reason: r.try_get("reason")?, at_us: r.try_get("at_us")? })
+        };
+        let mut out = Vec::new();
+        for c in counters {
+            // One indexed probe per counter: the state holding when the range opens.
+            if let Some(r) = sqlx::query(
+                "SELECT counter, state, reason, at_us FROM counter_state WHERE hall_id = $1 AND counter = $2 AND at_us < $3 \
+                 ORDER BY at_us DESC, id DESC LIMIT 1",
+            )
+            .bind(hall)
+            .bind(c.number)
+            .bind(from)
+            .fetch_optional(&self.pool)
+            .await?
+            {
+                out.push(row(&r)?);
+            }
+            for r in sqlx::query(
+                "SELECT counter, state, reason, at_us FROM counter_state WHERE hall_id = $1 AND counter = $2 \
+                 AND at_us >= $3 AND at_us < $4 ORDER BY at_us, id",
+            )
+            .bind(hall)
+            .bind(c.number)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?
+            {
+                out.push(row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Camera staffed periods overlapping `[from, to)` of the watched counters.
+    async fn kpi_staffed(&self, cams: &BTreeMap<i64, String>, from: WallUs, to: WallUs) -> Result<Vec<StaffedSpan>, StoreError> {
+        let mut out = Vec::new();
+        for (counter, camera) in cams {
+            // A staffed period longer than a day is a stuck seat; looking back one day bounds the scan.
+            let rows = sqlx::query(
+                "SELECT counter, from_us, to_us FROM counter_staffed WHERE camera_id = $1 AND counter = $2 \
+                 AND from_us >= $3 AND from_us < $4 AND (to_us IS NULL OR to_us > $5)",
+            )
+            .bind(camera)
+            .bind(counter)
+            .bind(from - DAY_US)
+            .bind(to)
+            .bind(from)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                out.push(StaffedSpan { counter: r.try_get("counter")?, from_us: r.try_get("from_us")?, to_us: r.try_get("to_us")? });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queue stays of a hall queued in `[from, to)`.
+    async fn kpi_transactions(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<HistoryTx>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS}, t.number, t.priority FROM ticket_transaction x \
+             JOIN ticket t ON t.hall_id = x.hall_id AND t.ticket_id = x.ticket_id \
+             WHERE x.hall_id = $1 AND x.queued_us >= $2 AND x.queued_us < $3"
+        ))
+        .bind(hall)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryTx {
+                    ticket_id: r.try_get("ticket_id")?,
+                    number: r.try_get("number")?,
+                    priority: r.try_get("priority")?,
+                    tx: tx_from_row(r)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Everything [`crate::service::kpi::report`] needs for `hall` over `[from, to)`.
+    pub async fn kpi_input(&self, hall: &str, from: WallUs, to: WallUs, now: WallUs, setup: &HallSetup) -> Result<KpiInput, StoreError> {
+        let tickets = sqlx::query(
+            "SELECT field, counter, officer_id, issued_us, first_called_us, outcome FROM ticket \
+             WHERE hall_id = $1 AND issued_us >= $2 AND issued_us < $3",
+        )
+        .bind(hall)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(TicketRow {
+                field: r.try_get("field")?,
+                counter: r.try_get("counter")?,
+                officer: r.try_get("officer_id")?,
+                issued_us: r.try_get("issued_us")?,
+                first_called_us: r.try_get("first_called_us")?,
+                outcome: outcome(r)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // Stays queued the day before can still be waiting, or end in the range: a hall closes
+        // overnight, so one day back catches them.
+        let transactions = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS} FROM ticket_transaction x WHERE x.hall_id = $1 AND x.queued_us >= $2 AND x.queued_us < $3"
+        ))
+        .bind(hall)
+        .bind(from - DAY_US)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(tx_from_row)
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let counters = self.kpi_counters(hall).await?;
+        let states = self.kpi_states(hall, &counters, from, to).await?;
+        let staffed = self.kpi_staffed(&setup.staff_cameras, from, to).await?;
+        let mut camera_waits = Vec::new();
+        for cam in &setup.cameras {
+            let rows = sqlx::query(
+                "SELECT counter, wait_s FROM person_wait WHERE camera_id = $1 AND last_seen_us >= $2 AND last_seen_us < $3 \
+                 AND wait_s IS NOT NULL AND counter IS NOT NULL",
+            )
+            .bind(cam)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                camera_waits.push(CameraWaitRow { counter: r.try_get("counter")?, wait_s: r.try_get("wait_s")? });
+            }
+        }
+        let mut occupancy: BTreeMap<WallUs, f64> = BTreeMap::new();
+        for (cam, zones) in &setup.waiting_zones {
+            for zone in zones {
+                let rows: Vec<(WallUs, f64)> = sqlx::query_as(
+                    "SELECT minute_us, mean FROM occupancy_minute WHERE camera_id = $1 AND zone = $2 \
+                     AND minute_us >= $3 AND minute_us < $4",
+                )
+                .bind(cam)
+                .bind(zone)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                for (m, people) in rows {
+                    *occupancy.entry(m).or_default() += people;
+                }
+            }
+        }
+        let horizon = to.min(now);
+        let dossiers = sqlx::query(
+            "SELECT field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
+             WHERE hall_id = $1 AND received_us < $2 AND (due_us >= $3 \
+             OR COALESCE(returned_us, finished_us) IS NULL OR COALESCE(returned_us, finished_us) >= $3)",
+        )
+        .bind(hall)
+        .bind(to)
+        .bind(from.min(horizon))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(DossierRow {
+                field: r.try_get("field")?,
+                counter: r.try_get("counter")?,
+                officer: r.try_get("officer_id")?,
+                received_us: r.try_get("received_us")?,
+                due_us: r.try_get("due_us")?,
+                returned_us: r.try_get("returned_us")?,
+                finished_us: r.try_get("finished_us")?,
+                extended: r.try_get("extended")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let ratings = sqlx::query(
+            "SELECT r.at_us, r.satisfied, t.field, COALESCE(r.counter, t.counter) AS counter, \
+             COALESCE(r.officer_id, t.officer_id) AS officer_id FROM rating r \
+             LEFT JOIN ticket t ON t.hall_id = r.hall_id AND t.ticket_id = r.ticket_id \
+             WHERE r.hall_id = $1 AND r.at_us >= $2 AND r.at_us < $3",
+        )
+        .bind(hall)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RatingRow {
+                at_us: r.try_get("at_us")?,
+                satisfied: r.try_get("satisfied")?,
+                field: r.try_get("field")?,
+                counter: r.try_get("counter")?,
+                officer: r.try_get("officer_id")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(KpiInput {
+            hall: hall.to_owned(),
+            from_us: from,
+            to_us: to,
+            now_us: now,
+            service_levels: setup.service_levels.clone(),
+            tickets,
+            transactions,
+            counters,
+            states,
+            staff_cameras: setup.staff_cameras.clone(),
+            staffed,
+            camera_waits,
+            occupancy: occupancy.into_iter().map(|(minute_us, people)| OccupancyRow { minute_us, people }).collect(),
+            has_waiting_zone: !setup.waiting_zones.is_empty(),
+            dossiers,
+            ratings,
+        })
+    }
+
+    /// The history [`crate::service::ewt::accuracy`] rebuilds past states from, for tickets
+    /// issued in `[from, to)`.
+    pub async fn ewt_history(&self, hall: &str, from: WallUs, to: WallUs, setup: &HallSetup) -> Result<History, StoreError> {
+        let counters = self.kpi_counters(hall).await?;
+        let states = self.kpi_states(hall, &counters, from - DAY_US, to).await?;
+        let staffed = self.kpi_staffed(&setup.staff_cameras, from - DAY_US, to).await?;
+        let transactions = self.kpi_transactions(hall, from - DAY_US, to).await?;
+        Ok(History { hall: hall.to_owned(), transactions, counters, states, staff_cameras: setup.staff_cameras.clone(), staffed })
+    }
+
+    /// The live dashboard tiles of `hall` at `at`: the hall-now state, today's report by field
+    /// and the waiting zones' latest minute (within five minutes).
+    pub async fn now_tiles(&self, hall: &str, at: WallUs, setup: &HallSetup, fields: &[(String, String)]) -> Result<NowTiles, StoreError> {
+        let now = self.hall_now(hall, at, &setup.staff_cameras).await?;
+        let today = report(&self.kpi_input(hall, crate::time::local_day_start(at), at + 1, at, setup).await?, GroupBy::Field);
+        let camera = self.waiting_zone_people(setup, at - 5 * 60_000_000, at).await?;
+        Ok(now_tiles(&now, &today, fields, camera))
+    }
+
+    /// People in the hall's waiting zones in the latest minute recorded within `[since, at]`.
+    pub async fn waiting_zone_people(&self, setup: &HallSetup, since: WallUs, at: WallUs) -> Result<Option<f64>, StoreError> {
+        let mut total = None;
+        for (cam, zones) in &setup.waiting_zones {
+            for zone in zones {
+                let mean: Option<f64> = sqlx::query_scalar(
+                    "SELECT mean FROM occupancy_minute WHERE camera_id = $1 AND zone = $2 AND minute_us >= $3 \
+                     AND minute_us <= $4 ORDER BY minute_us DESC LIMIT 1",
+                )
+                .bind(cam)
+                .bind(zone)
+                .bind(since)
+                .bind(at)
+                .fetch_optional(&self.pool)
+                .await?;
+                if let Some(m) = mean {
+                    *total.get_or_insert(0.0) += m;
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// The hall's queue stays, for evidence: a ticket's own stays.
+    pub async fn ticket_transactions(&self, hall: &str, ticket_id: &str) -> Result<Vec<Transaction>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS} FROM ticket_transaction x WHERE x.hall_id = $1 AND x.ticket_id = $2 ORDER BY x.seq"
+        ))
+        .bind(hall)
+        .bind(ticket_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(tx_from_row).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Displayed number of a ticket, if the ticket is known.
+    pub async fn ticket_number(&self, hall: &str, ticket_id: &str) -> Result<Option<Option<String>>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT number FROM ticket WHERE hall_id = $1 AND ticket_id = $2")
+            .bind(hall)
+            .bind(ticket_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The camera the QMS registered for a counter.
+    pub async fn counter_camera_id(&self, hall: &str, counter: i64) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT camera_id FROM counter WHERE hall_id = $1 AND number = $2")
+            .bind(hall)
+            .bind(counter)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
+    }
+
+    /// A dossier's receiving counter, officer and time, and the tickets the source linked.
+    pub async fn dossier_link(&self, hall: &str, code: &str) -> Result<Option<DossierLink>, StoreError> {
+        let Some(r) = sqlx::query("SELECT counter, officer_id, received_us FROM dossier WHERE hall_id = $1 AND code = $2")
+            .bind(hall)
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let tickets: Vec<String> =
+            sqlx::query_scalar("SELECT ticket_id FROM dossier_ticket WHERE hall_id = $1 AND dossier_code = $2 ORDER BY ticket_id")
+                .bind(hall)
+                .bind(code)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(Some(DossierLink {
+            counter: r.try_get("counter")?,
+            officer: r.try_get("officer_id")?,
+            received_us: r.try_get("received_us")?,
+            tickets,
+        }))
+    }
+
+    /// Stays queued within a day before `at` that could have been in service at `at`.
+    pub async fn service_candidates(&self, hall: &str, at: WallUs) -> Result<Vec<Candidate>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TX_COLUMNS} FROM ticket_transaction x WHERE x.hall_id = $1 AND x.queued_us >= $2 AND x.queued_us <= $3 \
+             AND x.last_called_us <= $3 AND (x.end_us IS NULL OR x.end_us >= $3)"
+        ))
+        .bind(hall)
+        .bind(at - DAY_US)
+        .bind(at)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(Candidate { ticket_id: r.try_get("ticket_id")?, tx: tx_from_row(r)? }))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// The ticket and dossier a rating (by its source id) names.
+    pub async fn rating_link(&self, hall: &str, rating_id: &str) -> Result<Option<(Option<String>, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as("SELECT ticket_id, dossier_code FROM rating WHERE hall_id = $1 AND source_id = $2 ORDER BY id LIMIT 1")
+            .bind(hall)
+            .bind(rating_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Timeline of a ticket: its events, its ratings, and status changes of `dossiers`.
+    pub async fn ticket_timeline(&self, hall: &str, ticket_id: &str, dossiers: &[String]) -> Result<Vec<TimelineEntry>, StoreError> {
+        let mut out = Vec::new();
+        let events = sqlx::query(
+            "SELECT kind, at_us, counter, officer_id, to_field, to_counter FROM ticket_event \
+             WHERE hall_id = $1 AND ticket_id = $2",
+        )
+        .bind(hall)
+        .bind(ticket_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in events {
+            let kind: String = r.try_get("kind")?;
+            let mut detail = Vec::new();
+            if let Some(c) = r.try_get::<Option<i64>, _>("counter")? {
+                detail.push(format!("quầy {c}"));
+            }
+            if let Some(o) = r.try_get::<Option<String>, _>("officer_id")? {
+                detail.push(format!("cán bộ {o}"));
+            }
+            if let Some(f) = r.try_get::<Option<String>, _>("to_field")? {
+                detail.push(format!("→ lĩnh vực {f}"));
+            }
+            if let Some(c) = r.try_get::<Option<i64>, _>("to_counter")? {
+                detail.push(format!("→ quầy {c}"));
+            }
+            let at: WallUs = r.try_get("at_us")?;
+            out.push(TimelineEntry { at: to_rfc3339(at), at_us: at, kind: format!("ticket.{kind}"), detail: detail.join(", ") });
+        }
+        let ratings = sqlx::query("SELECT at_us, scale, score, satisfied FROM rating WHERE hall_id = $1 AND ticket_id = $2")
+            .bind(hall)
+            .bind(ticket_id)
+            .fetch_all(&self.pool)
+            .await?;
+        for r in ratings {
+            let at: WallUs = r.try_get("at_us")?;
+            let satisfied: bool = r.try_get("satisfied")?;
+            let detail = format!(
+                "{} on the {} scale{}",
+                r.try_get::<i64, _>("score")?,
+                r.try_get::<String, _>("scale")?,
+                if satisfied { "" } else { " (không hài lòng)" }
+            );
+            out.push(TimelineEntry { at: to_rfc3339(at), at_us: at, kind: "rating".into(), detail });
+        }
+        for code in dossiers {
+            let rows = sqlx::query("SELECT status, at_us FROM dossier_status WHERE hall_id = $1 AND dossier_code = $2")
+                .bind(hall)
+                .bind(code)
+                .fetch_all(&self.pool)
+                .await?;
+            for r in rows {
+                let at: WallUs = r.try_get("at_us")?;
+                let status = crate::service::DossierStatus::try_from(r.try_get::<i64, _>("status")?)
+                    .map_err(|e| sqlx::Error::Decode(e.into()))?;
+                out.push(TimelineEntry {
+                    at: to_rfc3339(at),
+                    at_us: at,
+                    kind: "dossier.status".into(),
+                    detail: format!("{code}: {} {}", status.0, status.name_vi()),
+                });
+            }
+        }
+        out.sort_by(|a, b| (a.at_us, &a.kind).cmp(&(b.at_us, &b.kind)));
+        Ok(out)
+    }
+
+    /// Dossiers linked to a ticket by the one-stop software.
+    pub async fn ticket_dossiers(&self, hall: &str, ticket_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT dossier_code FROM dossier_ticket WHERE hall_id = $1 AND ticket_id = $2 ORDER BY dossier_code")
+            .bind(hall)
+            .bind(ticket_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}
+
+/// What a dossier says about where it was received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DossierLink {
+    /// Receiving counter.
+    pub counter: Option<i64>,
+    /// Receiving officer.
+    pub officer: Option<String>,
+    /// Received.
+    pub received_us: WallUs,
+    /// Tickets the source linked.
+    pub tickets: Vec<String>,
+}
