@@ -22,6 +22,8 @@ pub enum Access {
 }
 
 const RECORDINGS: Access = Access::Roles(&[Role::Auditor, Role::Admin]);
+/// People who work in the hall: live views and service statistics (named counters and
+/// officers), no recordings.
 const PEOPLE: Access = Access::Roles(&[Role::Supervisor, Role::Auditor, Role::Admin]);
 /// Service records come from integrations; an admin may post corrections by hand.
 const INGEST: Access = Access::Roles(&[Role::Integration, Role::Admin]);
@@ -54,7 +56,7 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/exports/key", Access::Public),
     ("/api/exports/{id}/clip.mp4", RECORDINGS),
     ("/api/exports/{id}/manifest.json", RECORDINGS),
-    ("/api/alerts", Access::Roles(&[Role::Supervisor, Role::Auditor, Role::Admin])),
+    ("/api/alerts", PEOPLE),
     // Acknowledging is acting on the hall: supervisors and admins, not auditors.
     ("/api/alerts/{id}/ack", Access::Roles(&[Role::Supervisor, Role::Admin])),
     // Describes the API only, no data.
@@ -67,6 +69,13 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/v1/officers", INGEST),
     ("/api/v1/counter-states", INGEST),
     ("/api/v1/tickets/{hall}/{ticket_id}", INGEST),
+    ("/api/kpi", PEOPLE),
+    ("/api/kpi/ewt-accuracy", PEOPLE),
+    ("/api/hall/{hall}/now", PEOPLE),
+    // What the hall's public screen shows: per-field counts, ticket numbers and wait ranges.
+    ("/api/display/{hall}", Access::Public),
+    // Leads straight to footage of one citizen's service: the recording roles only.
+    ("/api/evidence", RECORDINGS),
 ];
 
 /// The access rule of a route pattern.

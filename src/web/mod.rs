@@ -6,9 +6,10 @@ mod api;
 mod auth;
 mod error;
 mod events;
+mod ingest;
+mod kpi;
 mod pages;
 mod review;
-mod ingest;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use crate::store::Store;
 pub use auth::{required_access, Access, Actor};
 pub use error::ApiError;
 pub use ingest::{ApiDoc, Batch, ConflictRef, ErrorBody, IngestReport, RecordError, MAX_BODY_BYTES, MAX_RECORDS};
+pub use kpi::parse_bound;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -76,6 +78,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/alerts", get(alerts::list))
         .route("/api/alerts/{id}/ack", post(alerts::ack))
         .merge(ingest::routes())
+        .route("/api/kpi", get(kpi::report))
+        .route("/api/kpi/ewt-accuracy", get(kpi::ewt_accuracy))
+        .route("/api/hall/{hall}/now", get(kpi::hall_now))
+        .route("/api/display/{hall}", get(kpi::display))
+        .route("/api/evidence", get(kpi::lookup))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::check))
         .fallback(|| async { ApiError::NotFound("no such page".into()) })
         .layer(tower_http::trace::TraceLayer::new_for_http())
