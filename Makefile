@@ -47,11 +47,12 @@ test:
 bench:
 	@echo "==> make bench: installing what the benchmark needs (scripts/setup.sh bench)"
 	bash scripts/setup.sh bench
-	@echo "==> make bench: HallWatch vs ffmpeg recording 8 then 32 simulated 1080p streams, 60 s each, 3 runs; playback time to first byte; analysis path vs bare inference; ingestion API vs direct store"
+	@echo "==> make bench: HallWatch vs ffmpeg recording 8 then 32 simulated 1080p streams, 60 s each, 3 runs; playback time to first byte; analysis path vs bare inference; ingestion API vs direct store; KPI queries over a simulated year"
 	$(CARGO) bench --bench record -- --streams 8,32 --seconds 60 --runs 3
 	$(CARGO) bench --bench playback -- --clip var/media/bench1080p.mp4
 	$(CARGO) bench --bench analysis
 	$(CARGO) bench --bench ingest -- --events 20000 --connections 8 --rounds 3
+	$(CARGO) bench --bench kpi
 
 clippy:
 	@echo "==> make clippy: cargo clippy --all-targets -- -D warnings"
