@@ -61,8 +61,8 @@ fn counter_field(n: i64) -> &'static str {
 
 /// Writes the simulated year. Returns the number of ticket events.
 async fn build(path: &std::path::Path) -> anyhow::Result<u64> {
-    let store = Store::open(path).await?;
-    drop(store);
+    // Migrations only; the bulk load uses its own pool so it can checkpoint and close it.
+    drop(Store::open(path).await?);
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await?;
     let mut tx = pool.begin().await?;
     let hours = r#"{"mon":[["07:30","11:30"],["13:30","17:00"]],"tue":[["07:30","11:30"],["13:30","17:00"]],"wed":[["07:30","11:30"],["13:30","17:00"]],"thu":[["07:30","11:30"],["13:30","17:00"]],"fri":[["07:30","11:30"],["13:30","17:00"]],"sat":[["07:30","11:30"]]}"#;
@@ -245,6 +245,8 @@ async fn build(path: &std::path::Path) -> anyhow::Result<u64> {
     }
     tx.commit().await?;
     sqlx::query("ANALYZE").execute(&pool).await?;
+    // Fold the WAL into the file before it is renamed into place.
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await?;
     pool.close().await;
     Ok(events)
 }
@@ -349,8 +351,10 @@ async fn main() -> anyhow::Result<()> {
         let t0 = Instant::now();
         println!("building one year of a 20-counter hall in {} (once; cached)", db.display());
         let events = build(&tmp).await?;
-        // The WAL is checkpointed into the file when the last connection closes.
         std::fs::rename(&tmp, &db)?;
+        for ext in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", tmp.display()));
+        }
         println!("  {events} ticket events in {:.0} s", t0.elapsed().as_secs_f64());
     }
     let store = Store::open(&db).await?;
