@@ -83,7 +83,6 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
     let storage = Arc::new(Storage::open_exclusive(&cfg.storage.dir)?);
     let store = Store::open(&cfg.storage.database_path()).await?;
     store.sync_config(&cfg).await?;
-    let export_key = crate::record::export::installation_key(&cfg.storage.dir)?;
     let rec = recovery::recover(&store, &storage).await?;
     if rec.recovered + rec.dropped > 0 {
         tracing::warn!(recovered = rec.recovered, dropped = rec.dropped, cut_bytes = rec.truncated_bytes, "recovered segments left open by a crash");
@@ -205,17 +204,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
     ));
 
     let listen = cfg.server.listen;
-    let state = AppState {
-        config: cfg.clone(),
-        store: store.clone(),
-        storage: storage.clone(),
-        health: healths.clone(),
-        audited: Default::default(),
-        live: board.clone(),
-        export_key: Arc::new(export_key),
-        changes: changes.clone(),
-        tickets: crate::store::TicketWriter::spawn(store.clone()),
-    };
+    let state = AppState::new(cfg.clone(), store.clone(), storage.clone(), healths.clone(), board.clone(), changes.clone())?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })?;
     let http_cancel = CancellationToken::new();
     let http = {

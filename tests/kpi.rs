@@ -496,14 +496,15 @@ async fn evidence_links_and_their_access() {
     for (a, b) in [("08:40", "08:59"), ("08:59", "09:10"), ("09:10", "09:20"), ("09:20", "09:30"), ("09:31", "09:40")] {
         segs.push(segment(&store, "cam", a, b).await);
     }
-    let state = hallwatch::web::AppState {
-        config: Arc::new(cfg),
-        store: store.clone(),
-        storage: Arc::new(hallwatch::record::storage::Storage::open_shared(dir.path())),
-        health: Arc::new(Vec::new()),
-        audited: Default::default(),
-        live: Arc::new(hallwatch::vision::live::LiveBoard::default()),
-    };
+    let state = hallwatch::web::AppState::new(
+        Arc::new(cfg),
+        store.clone(),
+        Arc::new(hallwatch::record::storage::Storage::open_shared(dir.path())),
+        Arc::new(Vec::new()),
+        Arc::new(hallwatch::vision::live::LiveBoard::default()),
+        Arc::default(),
+    )
+    .expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, hallwatch::web::router(state)).await });

@@ -51,6 +51,23 @@ pub struct AppState {
     pub export_key: Arc<ed25519_dalek::SigningKey>,
 }
 
+impl AppState {
+    /// The state for a server: the installation's export key is loaded (created on first
+    /// use) from the storage directory, and the ticket writer task is started.
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        storage: Arc<Storage>,
+        health: Arc<Vec<Arc<StreamHealth>>>,
+        live: Arc<crate::vision::live::LiveBoard>,
+        changes: Arc<crate::notify::Changes>,
+    ) -> Result<AppState, crate::record::export::ExportError> {
+        let export_key = Arc::new(crate::record::export::installation_key(storage.dir())?);
+        let tickets = crate::store::TicketWriter::spawn(store.clone());
+        Ok(AppState { config, store, storage, health, audited: Default::default(), live, export_key, changes, tickets })
+    }
+}
+
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     Router::new()
