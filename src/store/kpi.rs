@@ -258,10 +258,16 @@ impl Store {
             }
         }
         let horizon = to.min(now);
+        // Three indexed probes instead of one OR over the whole history: due in or after the
+        // period, completed in or after it, or still open. UNION drops the overlaps (`code`
+        // keeps distinct dossiers distinct).
         let dossiers = sqlx::query(
-            "SELECT field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
-             WHERE hall_id = $1 AND received_us < $2 AND (due_us >= $3 \
-             OR COALESCE(returned_us, finished_us) IS NULL OR COALESCE(returned_us, finished_us) >= $3)",
+            "SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
+             WHERE hall_id = $1 AND due_us >= $3 AND received_us < $2 \
+             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
+             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) >= $3 AND received_us < $2 \
+             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
+             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) IS NULL AND received_us < $2",
         )
         .bind(hall)
         .bind(to)

@@ -572,18 +572,6 @@ impl Store {
         .await?
         .into_iter()
         .collect();
-        let states: BTreeMap<i64, (String, Option<String>, i64)> = sqlx::query(
-            "SELECT s.counter, s.state, s.reason, s.at_us FROM counter_state s WHERE s.hall_id = $1 AND s.at_us = \
-             (SELECT MAX(at_us) FROM counter_state m WHERE m.hall_id = s.hall_id AND m.counter = s.counter AND m.at_us <= $2) \
-             ORDER BY s.id",
-        )
-        .bind(hall)
-        .bind(at)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("counter")?, (r.try_get("state")?, r.try_get("reason")?, r.try_get("at_us")?))))
-        .collect::<Result<_, sqlx::Error>>()?;
         let staffed: BTreeSet<(String, i64)> = sqlx::query_as(
             "SELECT camera_id, counter FROM counter_staffed WHERE from_us <= $1 AND (to_us IS NULL OR to_us >= $1)",
         )
@@ -599,10 +587,21 @@ impl Store {
         let mut counters = Vec::with_capacity(rows.len());
         for r in rows {
             let number: i64 = r.try_get("number")?;
+            // One indexed probe per counter for the state holding now (portable SQL, no
+            // per-row subquery over the whole history).
+            let state: Option<(String, Option<String>, i64)> = sqlx::query_as(
+                "SELECT state, reason, at_us FROM counter_state WHERE hall_id = $1 AND counter = $2 AND at_us <= $3 \
+                 ORDER BY at_us DESC, id DESC LIMIT 1",
+            )
+            .bind(hall)
+            .bind(number)
+            .bind(at)
+            .fetch_optional(&mut *conn)
+            .await?;
             let fields: Vec<String> = serde_json::from_str(&r.try_get::<String, _>("fields")?).unwrap_or_default();
             let hours: OpeningHours = serde_json::from_str(&r.try_get::<String, _>("opening_hours")?).unwrap_or_default();
             let staff_camera = staff_cameras.get(&number);
-            let state = states.get(&number);
+            let state = state.as_ref();
             counters.push(CounterNow {
                 number,
                 name: r.try_get("name")?,
