@@ -116,6 +116,8 @@ pub struct Snapshot {
     pub jpeg: bytes::Bytes,
     /// Wall time of the frame.
     pub frame_us: WallUs,
+    /// The people in this very frame, as in [`LiveView::boxes`], so overlays match the picture.
+    pub boxes: Vec<[f32; 4]>,
 }
 
 /// Width of dashboard snapshots: enough to see the hall, too small to read documents on desks.
@@ -313,7 +315,7 @@ fn run_loop(camera_id: &str, feed: AnalysisFeed, mut analyzer: CameraAnalyzer, f
                 if wall - last_snapshot >= SNAPSHOT_INTERVAL_US {
                     last_snapshot = wall;
                     match encode_snapshot(&frame.image) {
-                        Ok(jpeg) => outputs.board.put_snapshot(camera_id, Snapshot { jpeg, frame_us: wall }),
+                        Ok(jpeg) => outputs.board.put_snapshot(camera_id, Snapshot { jpeg, frame_us: wall, boxes: view.boxes.clone() }),
                         Err(e) => fail(&mut view, format!("snapshot: {e}")),
                     }
                 }

@@ -29,11 +29,20 @@ pub struct CameraView {
     recording: CameraStats,
     retention_days: Option<u32>,
     retention_bytes: Option<u64>,
+    /// Days until the recording disk is full at the last hour's write rate of all cameras
+    /// (the disk is shared, so every camera shows the same figure); none when nothing is written.
+    storage_days_left: Option<f64>,
 }
 
 /// `GET /api/cameras`: every configured camera with its health and recording totals.
 pub async fn cameras(State(st): State<AppState>) -> Result<Json<Vec<CameraView>>, ApiError> {
     let stored = st.store.health().await?;
+    let now = crate::time::now_us();
+    let per_day = st.store.bytes_recorded_since(now - 3_600_000_000).await? as f64 * 24.0;
+    let storage_days_left = match st.storage.free_bytes() {
+        Ok(free) if per_day > 0.0 => Some(free as f64 / per_day),
+        _ => None,
+    };
     let mut out = Vec::new();
     for c in &st.config.cameras {
         // Prefer the live counters of this process; fall back to the database (another node).
@@ -50,6 +59,7 @@ pub async fn cameras(State(st): State<AppState>) -> Result<Json<Vec<CameraView>>
             recording: st.store.camera_stats(&c.id).await?,
             retention_days: c.retention_days,
             retention_bytes: c.retention_max.map(|b| b.0),
+            storage_days_left,
         });
     }
     Ok(Json(out))
@@ -255,6 +265,10 @@ pub async fn snapshot(State(st): State<AppState>, Path(id): Path<String>, Extens
     h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     if let Ok(v) = HeaderValue::from_str(&to_rfc3339(snap.frame_us)) {
         h.insert("x-frame-time", v);
+    }
+    // The boxes of this frame (normalised, anonymous), so the overlay matches the picture.
+    if let Ok(v) = serde_json::to_string(&snap.boxes).map_err(|e| e.to_string()).and_then(|j| HeaderValue::from_str(&j).map_err(|e| e.to_string())) {
+        h.insert("x-boxes", v);
     }
     Ok(resp)
 }

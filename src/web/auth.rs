@@ -30,9 +30,11 @@ const INGEST: Access = Access::Roles(&[Role::Integration, Role::Admin]);
 
 /// The route table. A route missing here is refused to everyone (fail closed).
 const ROUTES: &[(&str, Access)] = &[
-    ("/", Access::Public),
+    ("/", PEOPLE),
     ("/login", Access::Public),
     ("/review", RECORDINGS),
+    // The citizens' wait display: anonymous aggregates, no login.
+    ("/display", Access::Public),
     // Scripts and styles only: no data is ever in them.
     ("/static/{*path}", Access::Public),
     ("/api/health", Access::Public),
@@ -44,6 +46,12 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/logout", Access::Public),
     ("/api/me", PEOPLE),
     ("/api/events", PEOPLE),
+    // Hall names, and the public display's anonymous figures.
+    ("/api/halls", Access::Public),
+    ("/api/display/{hall}/events", Access::Public),
+    ("/api/charts/occupancy", PEOPLE),
+    ("/api/charts/waits", PEOPLE),
+    ("/api/hall/{hall}/counters", PEOPLE),
     // Live footage of the hall: people who work there, not the public display.
     ("/api/cameras/{id}/snapshot.jpg", PEOPLE),
     ("/api/cameras/{id}/zones", PEOPLE),

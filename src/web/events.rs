@@ -48,3 +48,37 @@ pub async fn events(State(st): State<AppState>) -> Sse<impl Stream<Item = Result
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
+
+/// The public display refreshes at least this often, so its "updated at" moves and a silent
+/// stream is recognisably stale.
+const DISPLAY_EVERY: Duration = Duration::from_secs(10);
+
+/// `GET /api/display/{hall}/events`: the public display's figures (as `/api/display/{hall}`),
+/// sent at once, on every change of service records, and every ten seconds. Public: anonymous
+/// aggregates only.
+pub async fn display_events(
+    State(st): State<AppState>,
+    axum::extract::Path(hall): axum::extract::Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, super::ApiError> {
+    if !st.config.halls.iter().any(|h| h.id == hall) {
+        return Err(super::ApiError::NotFound(format!("no hall `{hall}`")));
+    }
+    let stream = futures::stream::unfold((st, hall, true), |(st, hall, first)| async move {
+        if !first {
+            tokio::select! {
+                () = st.changes.changed() => {}
+                () = tokio::time::sleep(DISPLAY_EVERY) => {}
+            }
+        }
+        let data = match super::kpi::display_data(&st, &hall).await {
+            Ok(d) => serde_json::to_string(&d).unwrap_or_else(|_| "{}".into()),
+            // A failed read is skipped: the page keeps its figures and shows them as stale.
+            Err(e) => {
+                tracing::warn!(%hall, "display figures: {e}");
+                return Some((Ok(Event::default().comment("retrying")), (st, hall, false)));
+            }
+        };
+        Some((Ok(Event::default().event("display").data(data)), (st, hall, false)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

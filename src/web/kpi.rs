@@ -92,9 +92,26 @@ pub async fn hall_now(State(st): State<AppState>, Path(hall): Path<String>) -> R
 /// `GET /api/display/{hall}`: the public display (anonymous aggregates only).
 pub async fn display(State(st): State<AppState>, Path(hall): Path<String>) -> Result<Json<ewt::Display>, ApiError> {
     hall_known(&st, &hall)?;
-    let setup = HallSetup::from_config(&st.config, &hall);
-    let now = st.store.hall_now(&hall, now_us(), &setup.staff_cameras).await?;
-    Ok(Json(ewt::display(&now, &field_names(&st, &hall), &EwtSettings::default())))
+    Ok(Json(display_data(&st, &hall).await?))
+}
+
+/// The public display's figures for a known hall.
+pub async fn display_data(st: &AppState, hall: &str) -> Result<ewt::Display, ApiError> {
+    let setup = HallSetup::from_config(&st.config, hall);
+    let now = st.store.hall_now(hall, now_us(), &setup.staff_cameras).await?;
+    Ok(ewt::display(&now, &field_names(st, hall), &EwtSettings::default()))
+}
+
+/// A hall as listed by `GET /api/halls`.
+#[derive(serde::Serialize)]
+pub struct HallView {
+    id: String,
+    name: String,
+}
+
+/// `GET /api/halls`: the halls this node serves (public: names only).
+pub async fn halls(State(st): State<AppState>) -> Json<Vec<HallView>> {
+    Json(st.config.halls.iter().map(|h| HallView { id: h.id.clone(), name: h.name.clone() }).collect())
 }
 
 /// Query of `GET /api/kpi/ewt-accuracy`.
@@ -244,4 +261,52 @@ mod tests {
         assert_eq!(to, parse_rfc3339("2026-12-02T00:00:00+07:00").unwrap());
         assert!(parse_bound("to", "2026-13-01", true).is_err());
     }
+}
+
+/// Query of `GET /api/charts/occupancy`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OccupancyQuery {
+    hall: String,
+    day: String,
+    #[serde(default)]
+    weeks: Option<i64>,
+}
+
+/// `GET /api/charts/occupancy?hall=&day=YYYY-MM-DD[&weeks=4]`: people in the hall's waiting
+/// zones through the day, in 15-minute buckets, against the same weekday's average.
+pub async fn occupancy_chart(State(st): State<AppState>, Query(q): Query<OccupancyQuery>) -> Result<Json<crate::store::OccupancySeries>, ApiError> {
+    hall_known(&st, &q.hall)?;
+    let day = crate::time::local_day_start(parse_bound("day", &q.day, false)?);
+    let weeks = q.weeks.unwrap_or(4).clamp(1, 12);
+    let zones: Vec<(String, String)> = HallSetup::from_config(&st.config, &q.hall)
+        .waiting_zones
+        .into_iter()
+        .flat_map(|(cam, zones)| zones.into_iter().map(move |z| (cam.clone(), z)))
+        .collect();
+    Ok(Json(st.store.occupancy_series(&zones, day, weeks).await?))
+}
+
+/// Query of `GET /api/charts/waits`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitsQuery {
+    hall: String,
+    from: String,
+    to: String,
+}
+
+/// `GET /api/charts/waits?hall=&from=&to=`: ticket waits in 5-minute buckets per field.
+pub async fn waits_chart(State(st): State<AppState>, Query(q): Query<WaitsQuery>) -> Result<Json<crate::store::WaitHistogram>, ApiError> {
+    hall_known(&st, &q.hall)?;
+    let (from, to) = range(&q.from, &q.to, MAX_KPI_RANGE_US)?;
+    Ok(Json(st.store.wait_histogram(&q.hall, from, to, 60).await?))
+}
+
+/// `GET /api/hall/{hall}/counters`: every counter now: scheduled, QMS state (with pause
+/// reason), whether the camera sees the officer's seat taken, and the ticket being served.
+pub async fn counters_now(State(st): State<AppState>, Path(hall): Path<String>) -> Result<Json<Vec<crate::service::now::CounterNow>>, ApiError> {
+    hall_known(&st, &hall)?;
+    let setup = HallSetup::from_config(&st.config, &hall);
+    Ok(Json(st.store.hall_now(&hall, now_us(), &setup.staff_cameras).await?.counters))
 }
