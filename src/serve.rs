@@ -204,9 +204,11 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
     ));
 
     let listen = cfg.server.listen;
-    let state = AppState::new(cfg.clone(), store.clone(), storage.clone(), healths.clone(), board.clone(), changes.clone())?;
+    let mut state = AppState::new(cfg.clone(), store.clone(), storage.clone(), healths.clone(), board.clone(), changes.clone())?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Listen { addr: listen, source })?;
     let http_cancel = CancellationToken::new();
+    // Event streams never end by themselves; they must end for the graceful shutdown to finish.
+    state.shutdown = http_cancel.clone();
     let http = {
         let c = http_cancel.clone();
         tokio::spawn(async move {

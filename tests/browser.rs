@@ -100,3 +100,106 @@ async fn auditor_reviews_plays_exports_and_is_audited() {
         Some(true)
     );
 }
+
+const QMS_TOKEN: &str = "test-qms-token";
+
+/// A config with the hall's fields, alerts evaluated every second at all hours, and an
+/// integration token for posting service records.
+fn service_config(storage: &Path, http: u16, cams: &[Cam<'_>], extra_top: &str) -> String {
+    use sha2::Digest;
+    let qms = hex::encode(sha2::Sha256::digest(QMS_TOKEN.as_bytes()));
+    config(storage, http, 10, cams, "").replace(
+        "name = \"Test hall\"\n",
+        &format!(
+            "name = \"Test hall\"\n[[halls.fields]]\ncode = \"HT\"\nname = \"Hộ tịch\"\n\n{extra_top}\n\
+             [alerts]\ninterval_seconds = 1\nactive_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\n\
+             active_hours = [[\"00:00\", \"24:00\"]]\n\n\
+             [[access]]\nname = \"qms\"\nrole = \"integration\"\ntoken_sha256 = \"{qms}\"\n"
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn supervisor_sees_live_changes_acknowledges_and_changes_the_chart_range() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/yolox_nano.onnx");
+    assert!(model.exists(), "needs the model: run scripts/setup.sh test");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = dir.path().join("rec");
+    std::fs::create_dir(&storage).expect("mkdir");
+    let (sim_port, http) = (free_port(), free_port());
+    let sim = Command::new(bin())
+        .args(["sim-camera", "--listen", &format!("127.0.0.1:{sim_port}"), "--mount", "/hall", "--file"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("var/media/vtest.mp4"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim camera");
+    let _sim = Proc(Some(sim));
+    std::thread::sleep(Duration::from_secs(2));
+    let zone = "[[cameras.zones]]\nid = \"walkway\"\nkind = \"waiting\"\n\
+        polygon = [[0.00, 0.33], [1.00, 0.30], [1.00, 0.86], [0.00, 0.42]]\n";
+    let cams = [Cam { id: "hall", url: format!("rtsp://127.0.0.1:{sim_port}/hall"), transport: "tcp", extra: zone.to_owned() }];
+    let analysis = format!("[analysis]\nmodel = \"{}\"\nfps = 5\n", model.display());
+    let cfg_path = dir.path().join("hallwatch.toml");
+    std::fs::write(&cfg_path, service_config(&storage, http, &cams, "")).expect("config");
+    let text = std::fs::read_to_string(&cfg_path).expect("read");
+    // [analysis] is a top-level table: it goes before the first [[halls]].
+    std::fs::write(&cfg_path, text.replacen("[[halls]]", &format!("{analysis}\n[[halls]]"), 1)).expect("config");
+    add_user(&cfg_path, "giam-sat", "supervisor", "giám sát viên 2026");
+    let _server = Server::start_with(&cfg_path, dir.path(), http);
+    let shots = screenshots();
+    let r = run_script("dashboard.mjs", &[&_server.url(""), shots.to_str().expect("utf8"), "giam-sat", "giám sát viên 2026", QMS_TOKEN]);
+    assert_ne!(r["tile"][0], r["tile"][1], "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn citizen_display_matches_the_api_and_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = dir.path().join("rec");
+    std::fs::create_dir(&storage).expect("mkdir");
+    let http = free_port();
+    let cfg_path = dir.path().join("hallwatch.toml");
+    std::fs::write(&cfg_path, service_config(&storage, http, &[], "")).expect("config");
+    let mut server = Server::start_with(&cfg_path, dir.path(), http);
+    // A small queue: two counters, tickets waiting and one being served.
+    let client = reqwest::Client::new();
+    let now = hallwatch::time::now_us();
+    let t = |m: i64| hallwatch::time::to_rfc3339(now - m * 60_000_000);
+    let post = |path: &str, method: reqwest::Method, body: serde_json::Value| {
+        client.request(method, server.url(path)).bearer_auth(QMS_TOKEN).json(&body).send()
+    };
+    let counters = serde_json::json!([
+        { "hall": "h", "number": 1, "name": "Quầy 1", "fields": ["HT"], "opening_hours": {} },
+        { "hall": "h", "number": 2, "name": "Quầy 2", "fields": ["HT"], "opening_hours": {} }]);
+    assert!(post("/api/v1/counters", reqwest::Method::PUT, counters).await.expect("counters").status().is_success());
+    let mut events = Vec::new();
+    for (i, n) in ["A001", "A002", "A003", "A004"].iter().enumerate() {
+        let i = i64::try_from(i).expect("small");
+        events.push(serde_json::json!({ "event_id": format!("i{n}"), "hall": "h", "ticket_id": n, "kind": "issued", "at": t(30 - i), "number": n, "field": "HT" }));
+    }
+    events.push(serde_json::json!({ "event_id": "c1", "hall": "h", "ticket_id": "A001", "kind": "called", "at": t(5), "counter": 2 }));
+    let r = post("/api/v1/ticket-events", reqwest::Method::POST, serde_json::Value::Array(events)).await.expect("events");
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
+
+    let shots = screenshots();
+    let pid = server.proc.pid().to_string();
+    let log = dir.path().join("restarted.log");
+    let cfg = cfg_path.to_str().expect("utf8");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/display.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .args([&server.url(""), shots.to_str().expect("utf8"), &pid, log.to_str().expect("utf8")])
+        .arg(bin())
+        .args(["serve", "--config", cfg])
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Whatever happened, stop the server the script restarted.
+    for line in stdout.lines() {
+        if let Some(p) = serde_json::from_str::<serde_json::Value>(line).ok().and_then(|v| v["restarted"].as_i64()) {
+            let _ = Command::new("kill").arg("-TERM").arg(p.to_string()).status();
+        }
+    }
+    server.proc.0 = None;
+    assert!(out.status.success(), "display.mjs failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+}

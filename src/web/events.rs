@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use super::AppState;
 use crate::notify::Versions;
@@ -24,6 +24,7 @@ struct Cursor {
 
 /// `GET /api/events`.
 pub async fn events(State(st): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let shutdown = st.shutdown.clone().cancelled_owned();
     let cursor = Cursor { st, live_version: None, versions: None };
     let stream = futures::stream::unfold(cursor, |mut c| async move {
         loop {
@@ -46,7 +47,7 @@ pub async fn events(State(st): State<AppState>) -> Sse<impl Stream<Item = Result
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(stream.take_until(shutdown)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 /// The public display refreshes at least this often, so its "updated at" moves and a silent
@@ -63,6 +64,7 @@ pub async fn display_events(
     if !st.config.halls.iter().any(|h| h.id == hall) {
         return Err(super::ApiError::NotFound(format!("no hall `{hall}`")));
     }
+    let shutdown = st.shutdown.clone().cancelled_owned();
     let stream = futures::stream::unfold((st, hall, true), |(st, hall, first)| async move {
         if !first {
             tokio::select! {
@@ -80,5 +82,5 @@ pub async fn display_events(
         };
         Some((Ok(Event::default().event("display").data(data)), (st, hall, false)))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(stream.take_until(shutdown)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub audited: Arc<std::sync::Mutex<auth::AuditDedup>>,
     /// Live analysis state of every analysed camera.
     pub live: Arc<crate::vision::live::LiveBoard>,
+    /// Cancelled when the server shuts down: ends the live event streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
     /// Group-commit writer for ticket events.
     pub tickets: crate::store::TicketWriter,
     /// Version counters that wake live pages.
@@ -64,7 +66,18 @@ impl AppState {
     ) -> Result<AppState, crate::record::export::ExportError> {
         let export_key = Arc::new(crate::record::export::installation_key(storage.dir())?);
         let tickets = crate::store::TicketWriter::spawn(store.clone());
-        Ok(AppState { config, store, storage, health, audited: Default::default(), live, export_key, changes, tickets })
+        Ok(AppState {
+            config,
+            store,
+            storage,
+            health,
+            audited: Default::default(),
+            live,
+            export_key,
+            changes,
+            tickets,
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        })
     }
 }
 
