@@ -17,7 +17,7 @@ help:
 	@echo "  make build       cargo build --release"
 	@echo "  make run         setup + build, then hallwatch serve --config $(CONFIG)"
 	@echo "  make test        setup for tests, then cargo test --release and a summary"
-	@echo "  make bench       setup with the 1080p bench clip, then the recording benchmark (benches/record.rs)"
+	@echo "  make bench       setup with the 1080p bench clip, then every benchmark (benches/*.rs; figures in README)"
 	@echo "  make clippy      cargo clippy --all-targets -- -D warnings"
 	@echo "  make clean-data  delete recordings (var/recordings)"
 
@@ -36,6 +36,12 @@ run:
 	@echo "    With no real cameras, this config has the server start the simulated RTSP camera itself"
 	@echo "    (var/media/vtest.mp4, served over real RTSP on 127.0.0.1). Stop with Ctrl-C."
 	@echo "    ORT_DYLIB_PATH=$(ORT_DYLIB_PATH)"
+	@echo "    Demo logins (created once if missing): supervisor giamsat / giamsat-demo-2026,"
+	@echo "    auditor thanhtra / thanhtra-demo-2026. Public wait display: http://127.0.0.1:8080/display"
+	@./target/release/hallwatch user list --config $(CONFIG) | grep -q '^giamsat' || \
+		echo giamsat-demo-2026 | ./target/release/hallwatch user add giamsat --role supervisor --config $(CONFIG)
+	@./target/release/hallwatch user list --config $(CONFIG) | grep -q '^thanhtra' || \
+		echo thanhtra-demo-2026 | ./target/release/hallwatch user add thanhtra --role auditor --config $(CONFIG)
 	./target/release/hallwatch serve --config $(CONFIG)
 
 test:
@@ -47,12 +53,14 @@ test:
 bench:
 	@echo "==> make bench: installing what the benchmark needs (scripts/setup.sh bench)"
 	bash scripts/setup.sh bench
-	@echo "==> make bench: HallWatch vs ffmpeg recording 8 then 32 simulated 1080p streams, 60 s each, 3 runs; playback time to first byte; analysis path vs bare inference; ingestion API vs direct store; KPI queries over a simulated year"
+	@echo "==> make bench: HallWatch vs ffmpeg recording 8 then 32 simulated 1080p streams, 60 s each, 3 runs; playback time to first byte; analysis path vs bare inference; ingestion API vs direct store; KPI queries over a simulated year; web pages in Chromium"
 	$(CARGO) bench --bench record -- --streams 8,32 --seconds 60 --runs 3
 	$(CARGO) bench --bench playback -- --clip var/media/bench1080p.mp4
 	$(CARGO) bench --bench analysis
 	$(CARGO) bench --bench ingest -- --events 20000 --connections 8 --rounds 3
 	$(CARGO) bench --bench kpi
+	bash scripts/setup.sh test
+	$(CARGO) bench --bench web -- --updates 10000
 
 clippy:
 	@echo "==> make clippy: cargo clippy --all-targets -- -D warnings"
