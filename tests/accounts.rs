@@ -4,28 +4,7 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use common::{bin, config, free_port, Server};
-
-fn user(config: &std::path::Path, args: &[&str], password: Option<&str>) -> (bool, String) {
-    let mut child = Command::new(bin())
-        .arg("user")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hallwatch user");
-    if let (Some(p), Some(mut stdin)) = (password, child.stdin.take()) {
-        writeln!(stdin, "{p}").expect("write password");
-    }
-    let out = child.wait_with_output().expect("wait");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
+use common::{config, free_port, hallwatch_user as user, Server};
 
 async fn login(http: &reqwest::Client, server: &Server, name: &str, password: &str) -> reqwest::Response {
     http.post(server.url("/api/login"))

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -19,17 +18,8 @@ fn screenshots() -> PathBuf {
 }
 
 fn add_user(config: &Path, name: &str, role: &str, password: &str) {
-    let mut child = Command::new(bin())
-        .args(["user", "add", name, "--role", role, "--config"])
-        .arg(config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hallwatch user add");
-    writeln!(child.stdin.take().expect("stdin"), "{password}").expect("password");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    let (ok, out) = hallwatch_user(config, &["add", name, "--role", role], Some(password));
+    assert!(ok, "user add: {out}");
 }
 
 /// Runs one browser script; its last stdout line is JSON.

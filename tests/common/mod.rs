@@ -266,3 +266,23 @@ pub fn now_us() -> i64 {
 pub fn secs(a: i64, b: i64) -> f64 {
     (b - a) as f64 / 1e6
 }
+
+/// Runs `hallwatch user ARGS --config CONFIG`, writing `password` (if any) as its input line.
+pub fn hallwatch_user(config: &Path, args: &[&str], password: Option<&str>) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .arg("user")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run hallwatch user");
+    if let (Some(p), Some(mut stdin)) = (password, child.stdin.take()) {
+        writeln!(stdin, "{p}").expect("write password");
+    }
+    let out = child.wait_with_output().expect("wait");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
