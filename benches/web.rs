@@ -75,7 +75,7 @@ fn main() {
     }
     let counters = r#"[{"hall":"h","number":1,"name":"Quầy 1","fields":["HT"],"opening_hours":{}}]"#;
     let st = Command::new("curl")
-        .args(["-sf", "-X", "PUT", "-H", "content-type: application/json", "-H", &format!("authorization: Bearer {TOKEN}")])
+        .args(["-sf", "-o", "/dev/null", "-X", "PUT", "-H", "content-type: application/json", "-H", &format!("authorization: Bearer {TOKEN}")])
         .args(["--data", counters, &format!("http://127.0.0.1:{port}/api/v1/counters")])
         .status()
         .expect("curl");
