@@ -44,11 +44,26 @@ async fn auditor_reviews_plays_exports_and_is_audited() {
     let _sim = sim_camera(sim_port, &["/cam"]);
     let cams = [Cam { id: "sim", url: format!("rtsp://127.0.0.1:{sim_port}/cam"), transport: "tcp", extra: String::new() }];
     let cfg_path = dir.path().join("hallwatch.toml");
-    std::fs::write(&cfg_path, config(&storage, http, 4, &cams, "")).expect("config");
+    std::fs::write(&cfg_path, service_config(&storage, http, &cams, "").replace("segment_seconds = 10", "segment_seconds = 4"))
+        .expect("config");
     add_user(&cfg_path, "thanh-tra", "auditor", "mật khẩu đủ dài");
     add_user(&cfg_path, "giam-sat", "supervisor", "another long one");
     let server = Server::start_with(&cfg_path, dir.path(), http);
     tokio::time::sleep(Duration::from_secs(10)).await;
+
+    // Ticket A023 was served at counter 1, which camera "sim" shows, while it was recording.
+    let qms = reqwest::Client::new();
+    let now = hallwatch::time::now_us();
+    let at = |s: i64| hallwatch::time::to_rfc3339(now - s * 1_000_000);
+    let counters = serde_json::json!([{ "hall": "h", "number": 1, "name": "Quầy 1", "fields": ["HT"], "opening_hours": {}, "camera": "sim" }]);
+    let r = qms.put(server.url("/api/v1/counters")).bearer_auth(QMS_TOKEN).json(&counters).send().await.expect("counters");
+    assert!(r.status().is_success());
+    let events = serde_json::json!([
+        { "event_id": "1", "hall": "h", "ticket_id": "t-023", "kind": "issued", "at": at(300), "number": "A023", "field": "HT" },
+        { "event_id": "2", "hall": "h", "ticket_id": "t-023", "kind": "called", "at": at(7), "counter": 1 },
+        { "event_id": "3", "hall": "h", "ticket_id": "t-023", "kind": "finished", "at": at(2), "counter": 1 }]);
+    let r = qms.post(server.url("/api/v1/ticket-events")).bearer_auth(QMS_TOKEN).json(&events).send().await.expect("events");
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap_or_default());
 
     // Role checks without a browser: the review page and the audit log are the auditors'.
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
@@ -84,6 +99,7 @@ async fn auditor_reviews_plays_exports_and_is_audited() {
     let by_auditor = |action: &str| audit.iter().filter(|a| a.actor == "thanh-tra" && a.action == action).count();
     assert!(by_auditor("recording.view") >= 1, "{audit:?}");
     assert_eq!(by_auditor("recording.export"), 1, "{audit:?}");
+    assert_eq!(by_auditor("evidence.lookup"), 1, "{audit:?}");
     assert!(audit.iter().any(|a| a.action == "recording.view" && a.purpose.as_deref() == Some("Kiểm tra tự động (browser test)")));
     assert_eq!(
         audit.iter().find(|a| a.action == "recording.export").and_then(|a| a.detail.clone()).map(|d| d.contains(result["sha256"].as_str().unwrap_or("?"))),

@@ -111,3 +111,93 @@ impl Store {
         Ok(WaitHistogram { bucket_minutes: (0..=last).map(|i| i * WAIT_BUCKET_US / 60_000_000).collect(), fields })
     }
 }
+
+/// Something to mark on a recording timeline.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Marker {
+    /// When.
+    pub at_us: WallUs,
+    /// `ticket.called`, `ticket.finished`, `rating`, `alert`.
+    pub kind: String,
+    /// What to show: ticket number and counter, rating score, alert message.
+    pub label: String,
+}
+
+impl Store {
+    /// Markers for a camera's timeline over `[from, to)`: tickets called and finished and
+    /// ratings at the counters it shows, and the hall's alerts opened then.
+    pub async fn camera_markers(&self, hall: &str, counters: &[i64], from: WallUs, to: WallUs) -> Result<Vec<Marker>, StoreError> {
+        let mut out = Vec::new();
+        for c in counters {
+            let rows: Vec<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+                "SELECT t.number, x.last_called_us, x.end_us FROM ticket_transaction x \
+                 JOIN ticket t ON t.hall_id = x.hall_id AND t.ticket_id = x.ticket_id \
+                 WHERE x.hall_id = $1 AND x.counter = $2 AND x.last_called_us >= $3 AND x.last_called_us < $4",
+            )
+            .bind(hall)
+            .bind(c)
+            .bind(from - DAY_US)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+            for (number, called, end) in rows {
+                let number = number.unwrap_or_else(|| "?".into());
+                if let Some(at) = called.filter(|t| (from..to).contains(t)) {
+                    out.push(Marker { at_us: at, kind: "ticket.called".into(), label: format!("{number} → quầy {c}") });
+                }
+                if let Some(at) = end.filter(|t| (from..to).contains(t)) {
+                    out.push(Marker { at_us: at, kind: "ticket.finished".into(), label: format!("{number} ✓ quầy {c}") });
+                }
+            }
+            let ratings: Vec<(WallUs, i64, String, bool)> = sqlx::query_as(
+                "SELECT at_us, score, scale, satisfied FROM rating WHERE hall_id = $1 AND counter = $2 AND at_us >= $3 AND at_us < $4",
+            )
+            .bind(hall)
+            .bind(c)
+            .bind(from)
+            .bind(to)
+            .fetch_all(&self.pool)
+            .await?;
+            for (at, score, scale, satisfied) in ratings {
+                let mood = if satisfied { "hài lòng" } else { "không hài lòng" };
+                out.push(Marker { at_us: at, kind: "rating".into(), label: format!("quầy {c}: {score} ({scale}) {mood}") });
+            }
+        }
+        let alerts: Vec<(WallUs, String, String)> =
+            sqlx::query_as("SELECT opened_us, severity, message FROM alert WHERE hall = $1 AND opened_us >= $2 AND opened_us < $3")
+                .bind(hall)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+        for (at, severity, message) in alerts {
+            out.push(Marker { at_us: at, kind: "alert".into(), label: format!("{severity}: {message}") });
+        }
+        out.sort_by_key(|m| m.at_us);
+        Ok(out)
+    }
+
+    /// The ticket of `hall` with displayed `number` issued in `[from, to)` (the latest if the
+    /// number came round twice): how auditors name tickets.
+    pub async fn ticket_by_number(&self, hall: &str, number: &str, from: WallUs, to: WallUs) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT ticket_id FROM ticket WHERE hall_id = $1 AND number = $2 AND issued_us >= $3 AND issued_us < $4 \
+             ORDER BY issued_us DESC LIMIT 1",
+        )
+        .bind(hall)
+        .bind(number)
+        .bind(from)
+        .bind(to)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Counters of `hall` whose record names `camera` as the camera that shows them.
+    pub async fn counters_with_camera(&self, hall: &str, camera: &str) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT number FROM counter WHERE hall_id = $1 AND camera_id = $2 ORDER BY number")
+            .bind(hall)
+            .bind(camera)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+}

@@ -21,7 +21,7 @@ pub use accounts::Account;
 pub use alerts::{Ack, AlertRow, ApplyReport};
 pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
-pub use charts::{OccupancySeries, WaitHistogram};
+pub use charts::{Marker, OccupancySeries, WaitHistogram};
 pub use exports::ExportRow;
 pub use group_commit::TicketWriter;
 pub use health::HealthRow;

@@ -56,6 +56,7 @@ const ROUTES: &[(&str, Access)] = &[
     ("/api/cameras/{id}/snapshot.jpg", PEOPLE),
     ("/api/cameras/{id}/zones", PEOPLE),
     ("/api/cameras/{id}/segments", RECORDINGS),
+    ("/api/cameras/{id}/markers", RECORDINGS),
     ("/api/cameras/{id}/recording.mp4", RECORDINGS),
     ("/api/cameras/{id}/exports", RECORDINGS),
     ("/api/exports", RECORDINGS),

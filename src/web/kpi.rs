@@ -149,6 +149,10 @@ pub struct EvidenceQuery {
     /// Passed on to the playback URL, which audits the view with it.
     #[serde(default)]
     purpose: Option<String>,
+    /// Hall-local day (`YYYY-MM-DD`) to look for a ticket by its displayed number in, when
+    /// `ticket` is not a ticket id; default: the last 31 days.
+    #[serde(default)]
+    day: Option<String>,
 }
 
 /// `GET /api/evidence?hall=&ticket=|dossier=|rating=`: recording intervals, segments,
@@ -196,6 +200,21 @@ pub async fn lookup(
             (ticket, Link::Rating, dossiers, format!("rating/{hall}/{r}"))
         }
         _ => return Err(ApiError::BadRequest("give exactly one of ticket, dossier, rating".into())),
+    };
+    // Auditors name tickets by their displayed number ("A023"), which repeats daily: when the
+    // value is not a ticket id, it is looked up as a number on the given day.
+    let ticket = match (st.store.ticket_number(hall, &ticket).await?, link) {
+        (None, Link::Ticket) => {
+            let (from, to) = match q.day.as_deref() {
+                Some(d) => {
+                    let from = crate::time::local_day_start(parse_bound("day", d, false)?);
+                    (from, from + DAY_US)
+                }
+                None => (now_us() - 31 * DAY_US, now_us() + DAY_US),
+            };
+            st.store.ticket_by_number(hall, &ticket, from, to).await?.unwrap_or(ticket)
+        }
+        _ => ticket,
     };
     let number = st.store.ticket_number(hall, &ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`")))?;
     let zones = crate::service::now::counter_cameras(&st.config, hall);
@@ -309,4 +328,32 @@ pub async fn counters_now(State(st): State<AppState>, Path(hall): Path<String>) 
     hall_known(&st, &hall)?;
     let setup = HallSetup::from_config(&st.config, &hall);
     Ok(Json(st.store.hall_now(&hall, now_us(), &setup.staff_cameras).await?.counters))
+}
+
+/// Query of `GET /api/cameras/{id}/markers`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarkersQuery {
+    start: String,
+    end: String,
+}
+
+/// `GET /api/cameras/{id}/markers?start=&end=`: what to mark on the camera's recording
+/// timeline: tickets called and finished and ratings at the counters it shows, and alerts.
+pub async fn markers(
+    State(st): State<AppState>,
+    Path(camera): Path<String>,
+    Query(q): Query<MarkersQuery>,
+) -> Result<Json<Vec<crate::store::Marker>>, ApiError> {
+    let cam = st.config.cameras.iter().find(|c| c.id == camera).ok_or_else(|| ApiError::NotFound(format!("no camera `{camera}`")))?;
+    let (from, to) = range(&q.start, &q.end, MAX_KPI_RANGE_US)?;
+    let mut counters: Vec<i64> = crate::service::now::counter_cameras(&st.config, &cam.hall)
+        .into_iter()
+        .filter(|(_, c)| *c == camera)
+        .map(|(n, _)| n)
+        .collect();
+    counters.extend(st.store.counters_with_camera(&cam.hall, &camera).await?);
+    counters.sort_unstable();
+    counters.dedup();
+    Ok(Json(st.store.camera_markers(&cam.hall, &counters, from, to).await?))
 }

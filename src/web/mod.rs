@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/cameras/{id}/segments", get(api::segments))
         .route("/api/cameras/{id}/snapshot.jpg", get(api::snapshot))
         .route("/api/cameras/{id}/zones", get(api::zones))
+        .route("/api/cameras/{id}/markers", get(kpi::markers))
         .route("/api/cameras/{id}/recording.mp4", get(api::recording))
         .route("/api/cameras/{id}/exports", post(review::create))
         .route("/api/exports", get(review::list))

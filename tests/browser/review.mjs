@@ -25,6 +25,17 @@ try {
   await page.click('#load');
   await page.waitForFunction(() => document.querySelectorAll('#timeline .seg').length > 0, null, { timeout: 20000 });
 
+  // Search the ticket served at counter 1 (camera "sim") by its number: its clip plays.
+  await page.selectOption('#search-kind', 'ticket');
+  await page.fill('#search-value', 'A023');
+  await page.click('#search button[type=submit]');
+  await page.waitForSelector('#search-found', { timeout: 15000 }).catch(async () => fail('ticket search: ' + await page.textContent('#search-result')));
+  await page.waitForFunction(() => document.getElementById('video').currentTime > 1.0, null, { timeout: 20000 })
+    .catch(async () => fail('ticket clip did not play: ' + await page.textContent('#play-error')));
+  const markers = await page.locator('#timeline .marker').count();
+  if (markers < 2) fail(`expected the ticket's call and end on the timeline, found ${markers} markers`);
+  await page.screenshot({ path: `${out}/review-search.png`, fullPage: true });
+
   // Click the timeline where the recording is; a click in a gap snaps to the recording.
   const box = await page.locator('#timeline').boundingBox();
   const frac = await page.evaluate(() => (timeline.segments[0].start_us / 1000 - HW.dayStartMs(day)) / 86400e3);
