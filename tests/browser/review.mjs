@@ -34,7 +34,15 @@ try {
     .catch(async () => fail('ticket clip did not play: ' + await page.textContent('#play-error')));
   const markers = await page.locator('#timeline .marker').count();
   if (markers < 2) fail(`expected the ticket's call and end on the timeline, found ${markers} markers`);
+  // Zoomed to ten minutes, the seconds of recording take a visible share of the bar (a whole
+  // day shows them as hairlines).
+  const covered = () => page.evaluate(() => [...document.querySelectorAll('#timeline .seg')].reduce((a, e) => a + parseFloat(e.style.width), 0));
+  const dayShare = await covered();
+  await page.selectOption('#zoom', '10');
+  const zoomedShare = await covered();
+  if (!(zoomedShare > 1 && zoomedShare > 8 * dayShare)) fail(`zoom: recording covers ${dayShare}% of the day bar and ${zoomedShare}% zoomed`);
   await page.screenshot({ path: `${out}/review-search.png`, fullPage: true });
+  await page.selectOption('#zoom', '1440');
 
   // Click the timeline where the recording is; a click in a gap snaps to the recording.
   const box = await page.locator('#timeline').boundingBox();
