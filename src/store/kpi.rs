@@ -58,9 +58,86 @@ impl HallSetup {
     }
 }
 
+fn parse_outcome(s: &str) -> Result<Outcome, sqlx::Error> {
+    Outcome::parse(s).ok_or_else(|| sqlx::Error::Decode(format!("unknown outcome {s}").into()))
+}
+
 fn outcome(r: &SqliteRow) -> Result<Outcome, sqlx::Error> {
-    let s: String = r.try_get("outcome")?;
-    Outcome::parse(&s).ok_or_else(|| sqlx::Error::Decode(format!("unknown outcome {s}").into()))
+    parse_outcome(&r.try_get::<String, _>("outcome")?)
+}
+
+/// SQL returning every row of `SELECT {columns} FROM {from}` as one JSON array of arrays,
+/// decoded with [`unpack`].
+///
+/// Why: sqlx-sqlite hands each row from its worker thread to the caller separately (a channel
+/// send and a wake-up per row, plus a row allocation): for the tens of thousands of rows of a
+/// month's report that cost more than SQLite's own work (about 3 µs a row); one packed row is
+/// one hand-off. SQLite-only (`json_group_array`, `json_array`, and [`real`]): a PostgreSQL
+/// backend writes `json_agg(json_build_array(...))` here, and only here. An empty result is
+/// `[]`.
+fn packed(columns: &str, from: &str) -> String {
+    format!("SELECT json_group_array(json_array({columns})) FROM {from}")
+}
+
+/// A REAL column for [`packed`], decoded as [`Real`]. SQLite's JSON prints REAL with 15
+/// significant digits, which would change KPI figures in their last bits; `quote()` is exact
+/// (SQLite falls back to 20 digits when 15 do not round-trip). PostgreSQL's JSON is exact, so
+/// there the column is used as is.
+fn real(column: &str) -> String {
+    format!("quote({column})")
+}
+
+/// A REAL packed by [`real`]: its exact SQL literal, parsed with correct rounding.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(try_from = "String")]
+struct Real(f64);
+
+impl TryFrom<String> for Real {
+    type Error = std::num::ParseFloatError;
+    fn try_from(s: String) -> Result<Real, Self::Error> {
+        s.parse().map(Real)
+    }
+}
+
+/// Decodes a [`packed`] result: one `T` (a tuple of the columns, in order) per row.
+fn unpack<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, sqlx::Error> {
+    serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// [`TX_PACKED`] columns of one row, in order.
+type TxTuple = (
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<WallUs>,
+    Option<WallUs>,
+    Option<WallUs>,
+    i64,
+    Option<WallUs>,
+    Option<WallUs>,
+    String,
+);
+
+/// The columns of a [`Transaction`] for [`packed`], decoded by [`tx_from_tuple`].
+const TX_PACKED: &str = "x.seq, x.field, x.counter, x.officer_id, x.queued_us, x.first_called_us, x.last_called_us, \
+    x.calls, x.service_start_us, x.end_us, x.outcome";
+
+fn tx_from_tuple(t: TxTuple) -> Result<Transaction, sqlx::Error> {
+    let (seq, field, counter, officer, queued_us, first_called_us, last_called_us, calls, service_start_us, end_us, outcome) = t;
+    Ok(Transaction {
+        seq,
+        field,
+        counter,
+        officer,
+        queued_us,
+        first_called_us,
+        last_called_us,
+        calls,
+        service_start_us,
+        end_us,
+        outcome: parse_outcome(&outcome)?,
+    })
 }
 
 const TX_COLUMNS: &str = "x.ticket_id, x.seq, x.field, x.counter, x.officer_id, x.queued_us, x.first_called_us, \
@@ -187,129 +264,23 @@ impl Store {
 
     /// Everything [`crate::service::kpi::report`] needs for `hall` over `[from, to)`.
     pub async fn kpi_input(&self, hall: &str, from: WallUs, to: WallUs, now: WallUs, setup: &HallSetup) -> Result<KpiInput, StoreError> {
-        let tickets = sqlx::query(
-            "SELECT field, counter, officer_id, issued_us, first_called_us, outcome FROM ticket \
-             WHERE hall_id = $1 AND issued_us >= $2 AND issued_us < $3",
-        )
-        .bind(hall)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(TicketRow {
-                field: r.try_get("field")?,
-                counter: r.try_get("counter")?,
-                officer: r.try_get("officer_id")?,
-                issued_us: r.try_get("issued_us")?,
-                first_called_us: r.try_get("first_called_us")?,
-                outcome: outcome(r)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        // Stays queued the day before can still be waiting, or end in the range: a hall closes
-        // overnight, so one day back catches them.
-        let transactions = sqlx::query(&format!(
-            "SELECT {TX_COLUMNS} FROM ticket_transaction x WHERE x.hall_id = $1 AND x.queued_us >= $2 AND x.queued_us < $3"
-        ))
-        .bind(hall)
-        .bind(from - DAY_US)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(tx_from_row)
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let counters = self.kpi_counters(hall).await?;
-        let states = self.kpi_states(hall, &counters, from, to).await?;
-        let staffed = self.kpi_staffed(&setup.staff_cameras, from, to).await?;
-        let mut camera_waits = Vec::new();
-        for cam in &setup.cameras {
-            let rows = sqlx::query(
-                "SELECT counter, wait_s FROM person_wait WHERE camera_id = $1 AND last_seen_us >= $2 AND last_seen_us < $3 \
-                 AND wait_s IS NOT NULL AND counter IS NOT NULL",
-            )
-            .bind(cam)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in rows {
-                camera_waits.push(CameraWaitRow { counter: r.try_get("counter")?, wait_s: r.try_get("wait_s")? });
-            }
-        }
-        let mut occupancy: BTreeMap<WallUs, f64> = BTreeMap::new();
-        for (cam, zones) in &setup.waiting_zones {
-            for zone in zones {
-                let rows: Vec<(WallUs, f64)> = sqlx::query_as(
-                    "SELECT minute_us, mean FROM occupancy_minute WHERE camera_id = $1 AND zone = $2 \
-                     AND minute_us >= $3 AND minute_us < $4",
-                )
-                .bind(cam)
-                .bind(zone)
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?;
-                for (m, people) in rows {
-                    *occupancy.entry(m).or_default() += people;
-                }
-            }
-        }
-        let horizon = to.min(now);
-        // Three indexed probes instead of one OR over the whole history: due in or after the
-        // period, completed in or after it, or still open. UNION drops the overlaps (`code`
-        // keeps distinct dossiers distinct).
-        let dossiers = sqlx::query(
-            "SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
-             WHERE hall_id = $1 AND due_us >= $3 AND received_us < $2 \
-             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
-             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) >= $3 AND received_us < $2 \
-             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
-             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) IS NULL AND received_us < $2",
-        )
-        .bind(hall)
-        .bind(to)
-        .bind(from.min(horizon))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(DossierRow {
-                field: r.try_get("field")?,
-                counter: r.try_get("counter")?,
-                officer: r.try_get("officer_id")?,
-                received_us: r.try_get("received_us")?,
-                due_us: r.try_get("due_us")?,
-                returned_us: r.try_get("returned_us")?,
-                finished_us: r.try_get("finished_us")?,
-                extended: r.try_get("extended")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let ratings = sqlx::query(
-            "SELECT r.at_us, r.satisfied, t.field, COALESCE(r.counter, t.counter) AS counter, \
-             COALESCE(r.officer_id, t.officer_id) AS officer_id FROM rating r \
-             LEFT JOIN ticket t ON t.hall_id = r.hall_id AND t.ticket_id = r.ticket_id \
-             WHERE r.hall_id = $1 AND r.at_us >= $2 AND r.at_us < $3",
-        )
-        .bind(hall)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(RatingRow {
-                at_us: r.try_get("at_us")?,
-                satisfied: r.try_get("satisfied")?,
-                field: r.try_get("field")?,
-                counter: r.try_get("counter")?,
-                officer: r.try_get("officer_id")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // The reads are independent: run them on separate pool connections (each has its own
+        // SQLite thread) so a month's report waits for the slowest read, not for their sum.
+        // Largest first, so they start before the pool is taken.
+        let (ratings, transactions, dossiers, tickets, occupancy, (counters, states), staffed, camera_waits) = tokio::try_join!(
+            self.kpi_ratings(hall, from, to),
+            self.kpi_stays(hall, from, to),
+            self.kpi_dossiers(hall, from, to, now),
+            self.kpi_tickets(hall, from, to),
+            self.kpi_occupancy(&setup.waiting_zones, from, to),
+            async {
+                let counters = self.kpi_counters(hall).await?;
+                let states = self.kpi_states(hall, &counters, from, to).await?;
+                Ok::<_, StoreError>((counters, states))
+            },
+            self.kpi_staffed(&setup.staff_cameras, from, to),
+            self.kpi_camera_waits(&setup.cameras, from, to),
+        )?;
         Ok(KpiInput {
             hall: hall.to_owned(),
             from_us: from,
@@ -323,11 +294,147 @@ impl Store {
             staff_cameras: setup.staff_cameras.clone(),
             staffed,
             camera_waits,
-            occupancy: occupancy.into_iter().map(|(minute_us, people)| OccupancyRow { minute_us, people }).collect(),
+            occupancy,
             has_waiting_zone: !setup.waiting_zones.is_empty(),
             dossiers,
             ratings,
         })
+    }
+
+    // The large reads below come packed (see `packed`): a month is tens of thousands of rows.
+
+    /// Tickets of a hall issued in `[from, to)`.
+    async fn kpi_tickets(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<TicketRow>, StoreError> {
+        let json: String = sqlx::query_scalar(&packed(
+            "field, counter, officer_id, issued_us, first_called_us, outcome",
+            "ticket WHERE hall_id = $1 AND issued_us >= $2 AND issued_us < $3",
+        ))
+        .bind(hall)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(unpack::<(Option<String>, Option<i64>, Option<String>, WallUs, Option<WallUs>, String)>(&json)?
+            .into_iter()
+            .map(|(field, counter, officer, issued_us, first_called_us, outcome)| {
+                Ok(TicketRow { field, counter, officer, issued_us, first_called_us, outcome: parse_outcome(&outcome)? })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Queue stays a report over `[from, to)` needs.
+    async fn kpi_stays(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<Transaction>, StoreError> {
+        // Stays queued the day before can still be waiting, or end in the range: a hall closes
+        // overnight, so one day back catches them.
+        let json: String = sqlx::query_scalar(&packed(
+            TX_PACKED,
+            "ticket_transaction x WHERE x.hall_id = $1 AND x.queued_us >= $2 AND x.queued_us < $3",
+        ))
+        .bind(hall)
+        .bind(from - DAY_US)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(unpack::<TxTuple>(&json)?.into_iter().map(tx_from_tuple).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Camera waits ending in `[from, to)` at a known counter.
+    async fn kpi_camera_waits(&self, cameras: &[String], from: WallUs, to: WallUs) -> Result<Vec<CameraWaitRow>, StoreError> {
+        let mut out = Vec::new();
+        for cam in cameras {
+            let json: String = sqlx::query_scalar(&packed(
+                &format!("counter, {}", real("wait_s")),
+                "person_wait WHERE camera_id = $1 AND last_seen_us >= $2 AND last_seen_us < $3 \
+                 AND wait_s IS NOT NULL AND counter IS NOT NULL",
+            ))
+            .bind(cam)
+            .bind(from)
+            .bind(to)
+            .fetch_one(&self.pool)
+            .await?;
+            out.extend(unpack::<(i64, Real)>(&json)?.into_iter().map(|(counter, wait)| CameraWaitRow { counter, wait_s: wait.0 }));
+        }
+        Ok(out)
+    }
+
+    /// People in the waiting zones per minute of `[from, to)`, summed over zones.
+    async fn kpi_occupancy(&self, zones: &[(String, Vec<String>)], from: WallUs, to: WallUs) -> Result<Vec<OccupancyRow>, StoreError> {
+        let mut occupancy: BTreeMap<WallUs, f64> = BTreeMap::new();
+        for (cam, zones) in zones {
+            for zone in zones {
+                let json: String = sqlx::query_scalar(&packed(
+                    &format!("minute_us, {}", real("mean")),
+                    "occupancy_minute WHERE camera_id = $1 AND zone = $2 AND minute_us >= $3 AND minute_us < $4",
+                ))
+                .bind(cam)
+                .bind(zone)
+                .bind(from)
+                .bind(to)
+                .fetch_one(&self.pool)
+                .await?;
+                for (m, people) in unpack::<(WallUs, Real)>(&json)? {
+                    *occupancy.entry(m).or_default() += people.0;
+                }
+            }
+        }
+        Ok(occupancy.into_iter().map(|(minute_us, people)| OccupancyRow { minute_us, people }).collect())
+    }
+
+    /// Dossiers due, completed or still open in `[from, to)` as seen at `now`.
+    async fn kpi_dossiers(&self, hall: &str, from: WallUs, to: WallUs, now: WallUs) -> Result<Vec<DossierRow>, StoreError> {
+        let horizon = to.min(now);
+        // Three indexed probes instead of one OR over the whole history: due in or after the
+        // period, completed in or after it, or still open. UNION drops the overlaps (`code`
+        // keeps distinct dossiers distinct).
+        let json: String = sqlx::query_scalar(&packed(
+            "field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended",
+            "(SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
+             WHERE hall_id = $1 AND due_us >= $3 AND received_us < $2 \
+             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
+             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) >= $3 AND received_us < $2 \
+             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
+             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) IS NULL AND received_us < $2)",
+        ))
+        .bind(hall)
+        .bind(to)
+        .bind(from.min(horizon))
+        .fetch_one(&self.pool)
+        .await?;
+        type DossierTuple = (String, Option<i64>, Option<String>, WallUs, WallUs, Option<WallUs>, Option<WallUs>, i64);
+        Ok(unpack::<DossierTuple>(&json)?
+            .into_iter()
+            .map(|(field, counter, officer, received_us, due_us, returned_us, finished_us, extended)| DossierRow {
+                field,
+                counter,
+                officer,
+                received_us,
+                due_us,
+                returned_us,
+                finished_us,
+                // BOOLEAN is an integer in SQLite.
+                extended: extended != 0,
+            })
+            .collect())
+    }
+
+    /// Ratings given in `[from, to)`, with the rated ticket's field (and counter and officer
+    /// when the rating lacks them).
+    async fn kpi_ratings(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<RatingRow>, StoreError> {
+        let json: String = sqlx::query_scalar(&packed(
+            "r.at_us, r.satisfied, t.field, COALESCE(r.counter, t.counter), COALESCE(r.officer_id, t.officer_id)",
+            "rating r LEFT JOIN ticket t ON t.hall_id = r.hall_id AND t.ticket_id = r.ticket_id \
+             WHERE r.hall_id = $1 AND r.at_us >= $2 AND r.at_us < $3",
+        ))
+        .bind(hall)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(unpack::<(WallUs, i64, Option<String>, Option<i64>, Option<String>)>(&json)?
+            .into_iter()
+            // BOOLEAN is an integer in SQLite.
+            .map(|(at_us, satisfied, field, counter, officer)| RatingRow { at_us, satisfied: satisfied != 0, field, counter, officer })
+            .collect())
     }
 
     /// The history [`crate::service::ewt::accuracy`] rebuilds past states from, for tickets
