@@ -1,6 +1,6 @@
 -- People who log in to the web pages. Passwords are argon2id PHC strings; sessions are kept
 -- server-side and found by the SHA-256 of the cookie value, so the database never holds a
--- usable session token. (0004 and 0005 belong to the EWT and alert tables.)
+-- usable session token.
 CREATE TABLE account (
     id              INTEGER PRIMARY KEY,
     name            TEXT NOT NULL UNIQUE,
