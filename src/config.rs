@@ -67,9 +67,12 @@ pub struct Config {
     /// Alert rules (`[alerts]`); absent means no alerts are evaluated.
     #[serde(default)]
     pub alerts: Option<crate::service::alerts::AlertsConfig>,
-    /// API access tokens (accounts arrive with the web issue).
+    /// API access tokens for machines (people log in with accounts: `hallwatch user`).
     #[serde(default)]
     pub access: Vec<AccessToken>,
+    /// How the public display estimates waits.
+    #[serde(default)]
+    pub estimated_wait: crate::service::ewt::EwtSettings,
 }
 
 /// HTTP server settings.
@@ -576,6 +579,9 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
+        if let Some((key, message)) = self.estimated_wait.problem() {
+            return Err(invalid(format!("estimated_wait.{key}"), message.into()));
+        }
         let mut hall_ids = std::collections::HashSet::new();
         for (i, h) in self.halls.iter().enumerate() {
             check_id(&h.id).map_err(|m| invalid(format!("halls[{i}].id"), m))?;
@@ -797,6 +803,17 @@ mod tests {
         let e = with(&format!("{sim}token = \"t\"\nspeed = 0")).unwrap_err().to_string();
         assert!(e.contains("simulator.tickets.speed"), "{e}");
         assert!(with(&format!("{sim}token = \"t\"")).is_ok());
+    }
+
+    #[test]
+    fn estimated_wait_keys_are_named() {
+        let with = |extra: &str| load(&base("").replace("[[halls]]", &format!("{extra}\n[[halls]]")));
+        assert_eq!(with("").unwrap().estimated_wait.step_minutes, 5);
+        assert_eq!(with("[estimated_wait]\ndefault_service_minutes = 6.5").unwrap().estimated_wait.default_service_minutes, 6.5);
+        let e = with("[estimated_wait]\nstep_minutes = 0").unwrap_err().to_string();
+        assert!(e.contains("estimated_wait.step_minutes"), "{e}");
+        let e = with("[estimated_wait]\nsteps = 5").unwrap_err().to_string();
+        assert!(e.contains("estimated_wait") && e.contains("steps"), "{e}");
     }
 
     #[test]

@@ -18,8 +18,9 @@ use crate::time::{to_rfc3339, WallUs};
 const MINUTE_US: f64 = 60_000_000.0;
 const HOUR_US: i64 = 3_600_000_000;
 
-/// Tunables of the estimate.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Tunables of the estimate (`[estimated_wait]` in the config).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct EwtSettings {
     /// Service time assumed when the last hour has too few services, minutes.
     pub default_service_minutes: f64,
@@ -27,6 +28,22 @@ pub struct EwtSettings {
     pub min_samples: usize,
     /// The range is rounded outwards to this step, minutes.
     pub step_minutes: u32,
+}
+
+impl EwtSettings {
+    /// The first unacceptable value, as (key, message).
+    pub fn problem(&self) -> Option<(&'static str, &'static str)> {
+        if !(self.default_service_minutes > 0.0 && self.default_service_minutes <= 240.0) {
+            return Some(("default_service_minutes", "must be more than 0 and at most 240"));
+        }
+        if self.min_samples == 0 {
+            return Some(("min_samples", "must be at least 1"));
+        }
+        if !(1..=60).contains(&self.step_minutes) {
+            return Some(("step_minutes", "must be 1–60"));
+        }
+        None
+    }
 }
 
 impl Default for EwtSettings {

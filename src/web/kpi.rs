@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::{Actor, ApiError, AppState};
 use crate::service::evidence::{self, Clip, Evidence, Link, SegmentRef};
-use crate::service::ewt::{self, EwtAccuracy, EwtSettings};
+use crate::service::ewt::{self, EwtAccuracy};
 use crate::service::kpi::{self, GroupBy, KpiReport, NowTiles};
 use crate::store::HallSetup;
 use crate::time::{now_us, parse_rfc3339, to_rfc3339, WallUs, HALL_UTC_OFFSET_US};
@@ -99,7 +99,7 @@ pub async fn display(State(st): State<AppState>, Path(hall): Path<String>) -> Re
 pub async fn display_data(st: &AppState, hall: &str) -> Result<ewt::Display, ApiError> {
     let setup = HallSetup::from_config(&st.config, hall);
     let now = st.store.hall_now(hall, now_us(), &setup.staff_cameras).await?;
-    Ok(ewt::display(&now, &field_names(st, hall), &EwtSettings::default()))
+    Ok(ewt::display(&now, &field_names(st, hall), &st.config.estimated_wait))
 }
 
 /// A hall as listed by `GET /api/halls`.
@@ -129,7 +129,7 @@ pub async fn ewt_accuracy(State(st): State<AppState>, Query(q): Query<AccuracyQu
     let (from, to) = range(&q.from, &q.to, MAX_ACCURACY_RANGE_US)?;
     let setup = HallSetup::from_config(&st.config, &q.hall);
     let history = st.store.ewt_history(&q.hall, from, to, &setup).await?;
-    Ok(Json(ewt::accuracy(&history, from, to, &EwtSettings::default())))
+    Ok(Json(ewt::accuracy(&history, from, to, &st.config.estimated_wait)))
 }
 
 /// Query of `GET /api/evidence`: exactly one of ticket, dossier, rating.
