@@ -88,11 +88,8 @@ async fn auditor_reviews_plays_exports_and_is_audited() {
     let manifest = result["manifest"].as_str().expect("manifest");
     decodes_cleanly(Path::new(clip));
     let key: serde_json::Value = client.get(server.url("/api/exports/key")).send().await.expect("key").json().await.expect("json");
-    let out = Command::new(bin())
-        .args(["verify-export", clip, manifest, "--public-key", key["public_key"].as_str().expect("key")])
-        .output()
-        .expect("verify-export");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let (ok, out) = verify_export(Path::new(clip), Path::new(manifest), Some(key["public_key"].as_str().expect("key")));
+    assert!(ok, "{out}");
 
     let store = store(&storage).await;
     let audit = store.audit_entries(200).await.expect("audit");

@@ -5,23 +5,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use hallwatch::time::to_rfc3339;
 
 const SUPERVISOR_TOKEN: &str = "test-supervisor-token";
-
-fn verify_export(clip: &std::path::Path, manifest: &std::path::Path, key: Option<&str>) -> (bool, String) {
-    let mut cmd = Command::new(bin());
-    cmd.arg("verify-export").arg(clip).arg(manifest);
-    if let Some(k) = key {
-        cmd.args(["--public-key", k]);
-    }
-    let out = cmd.output().expect("run verify-export");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn exports_are_signed_verifiable_audited_and_refuse_altered_footage() {

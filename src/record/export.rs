@@ -227,12 +227,6 @@ pub struct Exported {
     pub manifest: Manifest,
 }
 
-fn sha256_file(path: &Path) -> Result<String, ExportError> {
-    let mut f = std::fs::File::open(path).map_err(io(path))?;
-    let mut h = Sha256::new();
-    std::io::copy(&mut f, &mut h).map_err(io(path))?;
-    Ok(hex::encode(h.finalize()))
-}
 
 /// Exports `req` into `<storage>/exports/<id>.mp4` and `<id>.manifest.json`, records it and
 /// writes an audit entry.
@@ -259,7 +253,7 @@ pub async fn export(store: &Store, storage: &Storage, key: &SigningKey, req: &Ex
         let stored = s.sha256.clone().unwrap_or_default();
         let actual = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || sha256_file(&path)
+            move || super::segment::hash_file(&path).map(|(sha, _)| sha).map_err(io(&path))
         })
         .await
         .map_err(|e| ExportError::Invalid(format!("hashing task failed: {e}")))??;
@@ -378,9 +372,9 @@ pub fn verify_export(clip: &Path, manifest: &Path, trusted_key: Option<&str>) ->
     let m: Manifest = serde_json::from_slice(&text)
         .map_err(|e| ExportError::Invalid(format!("{}: not a HallWatch export manifest: {e}", manifest.display())))?;
     let mut checks = BTreeMap::new();
-    let meta = std::fs::metadata(clip).map_err(io(clip))?;
-    checks.insert("clip size matches manifest".to_owned(), meta.len() == m.body.bytes);
-    checks.insert("clip sha256 matches manifest".to_owned(), sha256_file(clip)? == m.body.sha256);
+    let (sha, len) = super::segment::hash_file(clip).map_err(io(clip))?;
+    checks.insert("clip size matches manifest".to_owned(), len == m.body.bytes);
+    checks.insert("clip sha256 matches manifest".to_owned(), sha == m.body.sha256);
     let key_bytes: Option<[u8; 32]> = hex::decode(&m.signature.public_key).ok().and_then(|v| v.try_into().ok());
     let sig_bytes: Option<[u8; 64]> = hex::decode(&m.signature.value).ok().and_then(|v| v.try_into().ok());
     let valid = match (key_bytes.and_then(|k| VerifyingKey::from_bytes(&k).ok()), sig_bytes) {

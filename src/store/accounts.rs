@@ -21,6 +21,18 @@ pub struct Account {
     pub disabled_us: Option<WallUs>,
 }
 
+/// How stale a session's `last_seen_us` may get before a request refreshes it.
+const LAST_SEEN_STEP_US: i64 = 60_000_000;
+
+/// Ends every session of the account called `name` (password changed, account disabled).
+async fn end_sessions_of(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, name: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM session WHERE account_id = (SELECT id FROM account WHERE name = $1)")
+        .bind(name)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     /// Creates an account; false if the name is taken.
     pub async fn add_account(&self, name: &str, role: &str, password_hash: &str, now: WallUs) -> Result<bool, StoreError> {
@@ -59,10 +71,7 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM session WHERE account_id = (SELECT id FROM account WHERE name = $1)")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        end_sessions_of(&mut tx, name).await?;
         tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
@@ -75,10 +84,7 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM session WHERE account_id = (SELECT id FROM account WHERE name = $1)")
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
+        end_sessions_of(&mut tx, name).await?;
         tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
@@ -109,9 +115,12 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if account.is_some() {
-            sqlx::query("UPDATE session SET last_seen_us = $1 WHERE token_sha256 = $2")
+            // Every request of a page passes here: the idle clock only needs minute precision,
+            // so the row is rewritten at most once a minute, not on every request.
+            sqlx::query("UPDATE session SET last_seen_us = $1 WHERE token_sha256 = $2 AND last_seen_us < $3")
                 .bind(now)
                 .bind(token_sha256)
+                .bind(now - LAST_SEEN_STEP_US)
                 .execute(&self.pool)
                 .await?;
         }

@@ -21,7 +21,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{OpenApi, ToSchema};
 
 use super::{Actor, ApiError, AppState};
-use crate::service::import::{KnownHalls, Record};
+use crate::service::import::Record;
 use crate::service::ticket::Projection;
 use crate::service::{
     Channel, CounterIn, CounterStateIn, CounterStateKind, DossierIn, DossierStatus, DossierStatusIn, OfficerIn,
@@ -171,11 +171,11 @@ where
             vec![],
         );
     }
-    let known = KnownHalls::from_config(&st.config);
+    let known = &st.known_halls;
     let mut valid = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
     for (index, r) in records.iter().enumerate() {
-        match r.check(&known) {
+        match r.check(known) {
             Ok(v) => valid.push(v),
             Err(e) => errors.push(RecordError { index, field: e.field, message: e.message }),
         }

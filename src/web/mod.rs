@@ -47,6 +47,8 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Group-commit writer for ticket events.
     pub tickets: crate::store::TicketWriter,
+    /// Halls and field codes records are checked against, built once from the config.
+    pub known_halls: Arc<crate::service::import::KnownHalls>,
     /// Version counters that wake live pages.
     pub changes: Arc<crate::notify::Changes>,
     /// The installation's key that signs export manifests.
@@ -66,6 +68,7 @@ impl AppState {
     ) -> Result<AppState, crate::record::export::ExportError> {
         let export_key = Arc::new(crate::record::export::installation_key(storage.dir())?);
         let tickets = crate::store::TicketWriter::spawn(store.clone());
+        let known_halls = Arc::new(crate::service::import::KnownHalls::from_config(&config));
         Ok(AppState {
             config,
             store,
@@ -76,6 +79,7 @@ impl AppState {
             export_key,
             changes,
             tickets,
+            known_halls,
             shutdown: tokio_util::sync::CancellationToken::new(),
         })
     }

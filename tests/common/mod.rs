@@ -286,3 +286,14 @@ pub fn hallwatch_user(config: &Path, args: &[&str], password: Option<&str>) -> (
     let out = child.wait_with_output().expect("wait");
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// Runs `hallwatch verify-export CLIP MANIFEST [--public-key KEY]`.
+pub fn verify_export(clip: &Path, manifest: &Path, key: Option<&str>) -> (bool, String) {
+    let mut cmd = Command::new(bin());
+    cmd.arg("verify-export").arg(clip).arg(manifest);
+    if let Some(k) = key {
+        cmd.args(["--public-key", k]);
+    }
+    let out = cmd.output().expect("run verify-export");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
