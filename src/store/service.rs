@@ -364,6 +364,22 @@ impl Store {
         Ok(out)
     }
 
+    /// The raw events of every ticket of `hall` issued in `[from, to)`, as stored (for
+    /// re-projecting them, e.g. to check the projection against its source).
+    pub async fn events_of_tickets_issued(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<TicketEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT source_id, hall_id, ticket_id, kind, at_us, number, field, counter, officer_id, to_field, to_counter, \
+             channel, priority FROM ticket_event WHERE hall_id = $1 AND ticket_id IN (SELECT ticket_id FROM ticket_event \
+             WHERE hall_id = $1 AND kind = 'issued' AND at_us >= $2 AND at_us < $3)",
+        )
+        .bind(hall)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     /// The projection of one ticket, as stored.
     pub async fn ticket(&self, hall: &str, ticket_id: &str) -> Result<Option<Projection>, StoreError> {
         let events = ticket_events(&mut *self.pool.acquire().await?, hall, ticket_id).await?;
