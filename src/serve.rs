@@ -218,6 +218,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
             }
         })
     };
+    tokio::spawn(warm_reports(store.clone(), cfg.clone()));
     let tickets_cancel = CancellationToken::new();
     let tickets_task = cfg.simulator.as_ref().and_then(|s| s.tickets.clone()).filter(|t| t.enabled).map(|t| {
         let params = crate::sim::tickets::SimParams {
@@ -293,6 +294,21 @@ async fn write_health(store: Store, healths: Arc<Vec<Arc<StreamHealth>>>, cancel
         let rows: Vec<_> = healths.iter().map(|h| h.snapshot()).collect();
         if let Err(e) = store.upsert_health(&rows).await {
             tracing::warn!("cannot write camera health: {e}");
+        }
+    }
+}
+
+/// Reads the last 31 days of every hall once, so that the dashboard's first week or month
+/// report after a start finds the past days in the store's day cache.
+async fn warm_reports(store: Store, cfg: Arc<Config>) {
+    let now = crate::time::now_us();
+    let from = crate::time::local_day_start(now) - 31 * 86_400_000_000;
+    for h in &cfg.halls {
+        let setup = crate::store::HallSetup::from_config(&cfg, &h.id);
+        let t0 = std::time::Instant::now();
+        match store.kpi_input(&h.id, from, now, now, &setup).await {
+            Ok(_) => tracing::info!(hall = %h.id, "report day cache warmed: 31 days read in {:.0?}", t0.elapsed()),
+            Err(e) => tracing::warn!(hall = %h.id, "report day cache not warmed: {e}"),
         }
     }
 }

@@ -557,3 +557,39 @@ async fn evidence_links_and_their_access() {
     let body: serde_json::Value = kpi.bearer_auth("sup-token").send().await.expect("kpi").json().await.expect("json");
     assert_eq!(body["total"]["arrivals"], 7);
 }
+
+/// A report over sealed days is the same whether the days come from the database or from the
+/// store's day cache, and a late write, by this store or by another process on the same
+/// database (`hallwatch import`), shows in the next report.
+#[tokio::test]
+async fn the_day_cache_keeps_sealed_days_and_late_writes_reach_it() {
+    use TicketEventKind::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let store = fixture(&db).await;
+    let cold = day_report(&store, GroupBy::Counter).await;
+    assert!(store.day_cache_rows() > 0, "the fixture day has ended, so its rows are kept");
+    assert_eq!(day_report(&store, GroupBy::Counter).await, cold, "served from the cache, the same report");
+
+    // Ticket 099 arrives late: issued 10:00, called 10:04 to counter 3, finished 10:10.
+    let late = [
+        ev("late-1", "099", Issued, "10:00", "CT", None),
+        ev("late-2", "099", Called, "10:04", "CT", Some(3)),
+        ev("late-3", "099", Finished, "10:10", "CT", Some(3)),
+    ];
+    store.ingest_ticket_events("qms", &late).await.expect("late ticket");
+    let after = day_report(&store, GroupBy::Counter).await;
+    assert_eq!(after.total.arrivals, cold.total.arrivals + 1);
+    assert_eq!(after.total.wait_minutes.n, cold.total.wait_minutes.n + 1);
+    let services = |r: &KpiReport| r.counters.iter().find(|c| c.counter == 3).map(|c| c.services);
+    assert_eq!(services(&after), services(&cold).map(|n| n + 1));
+    store.clear_day_cache();
+    assert_eq!(day_report(&store, GroupBy::Counter).await, after, "read from the database, the same report");
+
+    // Another process rates ticket 099 (5/5) on the fixture day.
+    let other = Store::open(&db).await.expect("second store");
+    other.ingest_ratings("tablet", &[rating("late-r", "099", RatingScale::Five, 5)]).await.expect("late rating");
+    let rated = day_report(&store, GroupBy::Counter).await;
+    assert_eq!(rated.total.satisfaction.of, after.total.satisfaction.of + 1);
+    assert_eq!(rated.total.satisfaction.n, after.total.satisfaction.n + 1);
+}

@@ -174,6 +174,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // The day cache keys minutes by minute, waits by their end, staffed periods by start.
+        let earliest = (out.minutes.iter().map(|m| m.minute_us))
+            .chain(out.persons.iter().map(|p| p.last_seen_us))
+            .chain(out.staffed.iter().map(|s| s.from_us))
+            .min();
+        super::day_cache::mark_late(&mut tx, earliest).await?;
         tx.commit().await?;
         Ok(())
     }

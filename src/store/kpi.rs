@@ -3,10 +3,12 @@
 //! range of one hall, so a dashboard over a month reads a month.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
+use super::day_cache::{sealed_days, DAY_US};
 use super::{Store, StoreError};
 use crate::service::evidence::{Candidate, TimelineEntry};
 use crate::service::ewt::{History, HistoryTx};
@@ -16,9 +18,7 @@ use crate::service::kpi::{
 };
 use crate::service::ticket::{Outcome, Transaction};
 use crate::service::OpeningHours;
-use crate::time::{to_rfc3339, WallUs};
-
-const DAY_US: i64 = 86_400_000_000;
+use crate::time::{local_day_start, to_rfc3339, WallUs};
 
 /// What the configuration says about a hall, for the queries below.
 #[derive(Debug, Clone, Default)]
@@ -159,7 +159,83 @@ fn tx_from_row(r: &SqliteRow) -> Result<Transaction, sqlx::Error> {
     })
 }
 
+fn state_row(r: &SqliteRow) -> Result<StateRow, sqlx::Error> {
+    Ok(StateRow { counter: r.try_get("counter")?, state: r.try_get("state")?, reason: r.try_get("reason")?, at_us: r.try_get("at_us")? })
+}
+
+/// How a report reads: its present, and the late-write watermark its reads are made at.
+#[derive(Debug, Clone, Copy)]
+struct Read {
+    now: WallUs,
+    watermark: i64,
+}
+
 impl Store {
+    /// Applies late writes the day cache has not seen; the reads that follow are made at the
+    /// returned watermark.
+    async fn sync_days(&self, now: WallUs) -> Result<Read, StoreError> {
+        let marks: Vec<(i64, WallUs)> = sqlx::query_as("SELECT seq, from_us FROM late_write WHERE seq > $1 ORDER BY seq")
+            .bind(self.days.seen())
+            .fetch_all(&self.pool)
+            .await?;
+        self.days.apply(&marks);
+        Ok(Read { now, watermark: self.days.seen() })
+    }
+
+    /// Forgets every cached day, so the next reads go to the database (the cold path, for
+    /// benchmarks).
+    pub fn clear_day_cache(&self) {
+        self.days.clear();
+    }
+
+    /// Rows held by the day cache.
+    pub fn day_cache_rows(&self) -> usize {
+        self.days.rows()
+    }
+
+    /// `read(a, b)` over `[from, to)`, with the sealed whole days of the range served from the
+    /// day cache (missing ones read in runs and kept) and the rest read from the database.
+    /// `day_of` is the time column `read` filters on. Every `read` returns rows in time order,
+    /// so the rows come out in the order one read of the whole range gives.
+    async fn by_day<T, F, Fut>(&self, key: &str, from: WallUs, to: WallUs, at: Read, day_of: fn(&T) -> WallUs, read: F) -> Result<Vec<T>, StoreError>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: Fn(WallUs, WallUs) -> Fut,
+        Fut: Future<Output = Result<Vec<T>, StoreError>>,
+    {
+        let (first, end) = sealed_days(from, to, at.now);
+        if first >= end {
+            return read(from, to).await;
+        }
+        let mut out = if from < first { read(from, first).await? } else { Vec::new() };
+        let mut day = first;
+        while day < end {
+            if let Some(rows) = self.days.get::<T>(key, day) {
+                out.extend(rows.iter().cloned());
+                day += DAY_US;
+                continue;
+            }
+            let mut stop = day + DAY_US;
+            while stop < end && !self.days.has(key, stop) {
+                stop += DAY_US;
+            }
+            let mut days: BTreeMap<WallUs, Vec<T>> = (0..(stop - day) / DAY_US).map(|i| (day + i * DAY_US, Vec::new())).collect();
+            for r in read(day, stop).await? {
+                let d = local_day_start(day_of(&r)).clamp(day, stop - DAY_US);
+                days.entry(d).or_default().push(r);
+            }
+            for (d, rows) in days {
+                out.extend(rows.iter().cloned());
+                self.days.put(key, d, rows, at.watermark);
+            }
+            day = stop;
+        }
+        if end < to {
+            out.extend(read(end, to).await?);
+        }
+        Ok(out)
+    }
+
     /// Counters of a hall.
     pub async fn kpi_counters(&self, hall: &str) -> Result<Vec<CounterRow>, StoreError> {
         let rows = sqlx::query("SELECT number, name, fields, opening_hours FROM counter WHERE hall_id = $1 ORDER BY number")
@@ -178,63 +254,69 @@ impl Store {
     }
 
     /// QMS states of a hall's counters in `[from, to)`, plus each counter's last one before.
-    async fn kpi_states(&self, hall: &str, counters: &[CounterRow], from: WallUs, to: WallUs) -> Result<Vec<StateRow>, StoreError> {
-        let row = |r: &SqliteRow| -> Result<StateRow, sqlx::Error> {
-            Ok(StateRow { counter: r.try_get("counter")?, state: r.try_get("state")?, reason: r.try_get("reason")?, at_us: r.try_get("at_us")? })
-        };
+    async fn kpi_states(&self, hall: &str, from: WallUs, to: WallUs, at: Read) -> Result<Vec<StateRow>, StoreError> {
+        // One statement, one indexed probe per counter: the state holding when the range opens.
+        let rows = sqlx::query(
+            "SELECT s.counter, s.state, s.reason, s.at_us FROM counter c JOIN counter_state s ON s.id = \
+             (SELECT id FROM counter_state WHERE hall_id = c.hall_id AND counter = c.number AND at_us < $2 \
+              ORDER BY at_us DESC, id DESC LIMIT 1) \
+             WHERE c.hall_id = $1 ORDER BY c.number",
+        )
+        .bind(hall)
+        .bind(from)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<StateRow> = rows.iter().map(state_row).collect::<Result<_, sqlx::Error>>()?;
+        out.extend(self.by_day(&format!("states/{hall}"), from, to, at, |s: &StateRow| s.at_us, |a, b| self.read_states(hall, a, b)).await?);
+        Ok(out)
+    }
+
+    async fn read_states(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<StateRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT counter, state, reason, at_us FROM counter_state WHERE hall_id = $1 AND at_us >= $2 AND at_us < $3 \
+             ORDER BY at_us, id",
+        )
+        .bind(hall)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(state_row).collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Camera staffed periods overlapping `[from, to)` of the watched counters.
+    async fn kpi_staffed(&self, cams: &BTreeMap<i64, String>, from: WallUs, to: WallUs, at: Read) -> Result<Vec<StaffedSpan>, StoreError> {
+        let mut by_camera: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+        for (counter, camera) in cams {
+            by_camera.entry(camera.as_str()).or_default().push(*counter);
+        }
         let mut out = Vec::new();
-        for c in counters {
-            // One indexed probe per counter: the state holding when the range opens.
-            if let Some(r) = sqlx::query(
-                "SELECT counter, state, reason, at_us FROM counter_state WHERE hall_id = $1 AND counter = $2 AND at_us < $3 \
-                 ORDER BY at_us DESC, id DESC LIMIT 1",
-            )
-            .bind(hall)
-            .bind(c.number)
-            .bind(from)
-            .fetch_optional(&self.pool)
-            .await?
-            {
-                out.push(row(&r)?);
-            }
-            for r in sqlx::query(
-                "SELECT counter, state, reason, at_us FROM counter_state WHERE hall_id = $1 AND counter = $2 \
-                 AND at_us >= $3 AND at_us < $4 ORDER BY at_us, id",
-            )
-            .bind(hall)
-            .bind(c.number)
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?
-            {
-                out.push(row(&r)?);
-            }
+        for (camera, counters) in by_camera {
+            // A staffed period longer than a day is a stuck seat; looking back one day bounds the scan.
+            let spans = self
+                .by_day(&format!("staffed/{camera}"), from - DAY_US, to, at, |s: &StaffedSpan| s.from_us, |a, b| {
+                    self.read_staffed(camera, a, b)
+                })
+                .await?;
+            out.extend(spans.into_iter().filter(|s| counters.contains(&s.counter) && s.to_us.is_none_or(|t| t > from)));
         }
         Ok(out)
     }
 
-    /// Camera staffed periods overlapping `[from, to)` of the watched counters.
-    async fn kpi_staffed(&self, cams: &BTreeMap<i64, String>, from: WallUs, to: WallUs) -> Result<Vec<StaffedSpan>, StoreError> {
-        let mut out = Vec::new();
-        for (counter, camera) in cams {
-            // A staffed period longer than a day is a stuck seat; looking back one day bounds the scan.
-            let rows = sqlx::query(
-                "SELECT counter, from_us, to_us FROM counter_staffed WHERE camera_id = $1 AND counter = $2 \
-                 AND from_us >= $3 AND from_us < $4 AND (to_us IS NULL OR to_us > $5)",
-            )
-            .bind(camera)
-            .bind(counter)
-            .bind(from - DAY_US)
-            .bind(to)
-            .bind(from)
-            .fetch_all(&self.pool)
-            .await?;
-            for r in rows {
-                out.push(StaffedSpan { counter: r.try_get("counter")?, from_us: r.try_get("from_us")?, to_us: r.try_get("to_us")? });
-            }
-        }
-        Ok(out)
+    async fn read_staffed(&self, camera: &str, from: WallUs, to: WallUs) -> Result<Vec<StaffedSpan>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT counter, from_us, to_us FROM counter_staffed WHERE camera_id = $1 AND from_us >= $2 AND from_us < $3 \
+             ORDER BY from_us, counter",
+        )
+        .bind(camera)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(StaffedSpan { counter: r.try_get("counter")?, from_us: r.try_get("from_us")?, to_us: r.try_get("to_us")? }))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Queue stays of a hall queued in `[from, to)`.
@@ -264,22 +346,20 @@ impl Store {
 
     /// Everything [`crate::service::kpi::report`] needs for `hall` over `[from, to)`.
     pub async fn kpi_input(&self, hall: &str, from: WallUs, to: WallUs, now: WallUs, setup: &HallSetup) -> Result<KpiInput, StoreError> {
+        let at = self.sync_days(now).await?;
         // The reads are independent: run them on separate pool connections (each has its own
         // SQLite thread) so a month's report waits for the slowest read, not for their sum.
-        // Largest first, so they start before the pool is taken.
-        let (ratings, transactions, dossiers, tickets, occupancy, (counters, states), staffed, camera_waits) = tokio::try_join!(
-            self.kpi_ratings(hall, from, to),
-            self.kpi_stays(hall, from, to),
+        // Largest first (as measured on the benchmark's year), so they start before the pool is taken.
+        let (dossiers, transactions, ratings, tickets, occupancy, counters, states, staffed, camera_waits) = tokio::try_join!(
             self.kpi_dossiers(hall, from, to, now),
-            self.kpi_tickets(hall, from, to),
-            self.kpi_occupancy(&setup.waiting_zones, from, to),
-            async {
-                let counters = self.kpi_counters(hall).await?;
-                let states = self.kpi_states(hall, &counters, from, to).await?;
-                Ok::<_, StoreError>((counters, states))
-            },
-            self.kpi_staffed(&setup.staff_cameras, from, to),
-            self.kpi_camera_waits(&setup.cameras, from, to),
+            self.kpi_stays(hall, from, to, at),
+            self.kpi_ratings(hall, from, to, at),
+            self.kpi_tickets(hall, from, to, at),
+            self.kpi_occupancy(&setup.waiting_zones, from, to, at),
+            self.kpi_counters(hall),
+            self.kpi_states(hall, from, to, at),
+            self.kpi_staffed(&setup.staff_cameras, from, to, at),
+            self.kpi_camera_waits(&setup.cameras, from, to, at),
         )?;
         Ok(KpiInput {
             hall: hall.to_owned(),
@@ -304,7 +384,11 @@ impl Store {
     // The large reads below come packed (see `packed`): a month is tens of thousands of rows.
 
     /// Tickets of a hall issued in `[from, to)`.
-    async fn kpi_tickets(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<TicketRow>, StoreError> {
+    async fn kpi_tickets(&self, hall: &str, from: WallUs, to: WallUs, at: Read) -> Result<Vec<TicketRow>, StoreError> {
+        self.by_day(&format!("tickets/{hall}"), from, to, at, |t: &TicketRow| t.issued_us, |a, b| self.read_tickets(hall, a, b)).await
+    }
+
+    async fn read_tickets(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<TicketRow>, StoreError> {
         let json: String = sqlx::query_scalar(&packed(
             "field, counter, officer_id, issued_us, first_called_us, outcome",
             "ticket WHERE hall_id = $1 AND issued_us >= $2 AND issued_us < $3",
@@ -323,15 +407,22 @@ impl Store {
     }
 
     /// Queue stays a report over `[from, to)` needs.
-    async fn kpi_stays(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<Transaction>, StoreError> {
+    async fn kpi_stays(&self, hall: &str, from: WallUs, to: WallUs, at: Read) -> Result<Vec<Transaction>, StoreError> {
         // Stays queued the day before can still be waiting, or end in the range: a hall closes
         // overnight, so one day back catches them.
+        self.by_day(&format!("stays/{hall}"), from - DAY_US, to, at, |x: &Transaction| x.queued_us.unwrap_or_default(), |a, b| {
+            self.read_stays(hall, a, b)
+        })
+        .await
+    }
+
+    async fn read_stays(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<Transaction>, StoreError> {
         let json: String = sqlx::query_scalar(&packed(
             TX_PACKED,
             "ticket_transaction x WHERE x.hall_id = $1 AND x.queued_us >= $2 AND x.queued_us < $3",
         ))
         .bind(hall)
-        .bind(from - DAY_US)
+        .bind(from)
         .bind(to)
         .fetch_one(&self.pool)
         .await?;
@@ -339,65 +430,81 @@ impl Store {
     }
 
     /// Camera waits ending in `[from, to)` at a known counter.
-    async fn kpi_camera_waits(&self, cameras: &[String], from: WallUs, to: WallUs) -> Result<Vec<CameraWaitRow>, StoreError> {
+    async fn kpi_camera_waits(&self, cameras: &[String], from: WallUs, to: WallUs, at: Read) -> Result<Vec<CameraWaitRow>, StoreError> {
         let mut out = Vec::new();
         for cam in cameras {
-            let json: String = sqlx::query_scalar(&packed(
-                &format!("counter, {}", real("wait_s")),
-                "person_wait WHERE camera_id = $1 AND last_seen_us >= $2 AND last_seen_us < $3 \
-                 AND wait_s IS NOT NULL AND counter IS NOT NULL",
-            ))
-            .bind(cam)
-            .bind(from)
-            .bind(to)
-            .fetch_one(&self.pool)
-            .await?;
-            out.extend(unpack::<(i64, Real)>(&json)?.into_iter().map(|(counter, wait)| CameraWaitRow { counter, wait_s: wait.0 }));
+            let waits = self
+                .by_day(&format!("waits/{cam}"), from, to, at, |w: &(WallUs, CameraWaitRow)| w.0, |a, b| self.read_camera_waits(cam, a, b))
+                .await?;
+            out.extend(waits.into_iter().map(|(_, w)| w));
         }
         Ok(out)
     }
 
+    /// Camera waits ending in `[from, to)`, with their end.
+    async fn read_camera_waits(&self, cam: &str, from: WallUs, to: WallUs) -> Result<Vec<(WallUs, CameraWaitRow)>, StoreError> {
+        let json: String = sqlx::query_scalar(&packed(
+            &format!("last_seen_us, counter, {}", real("wait_s")),
+            "person_wait WHERE camera_id = $1 AND last_seen_us >= $2 AND last_seen_us < $3 \
+             AND wait_s IS NOT NULL AND counter IS NOT NULL",
+        ))
+        .bind(cam)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(unpack::<(WallUs, i64, Real)>(&json)?.into_iter().map(|(at, counter, wait)| (at, CameraWaitRow { counter, wait_s: wait.0 })).collect())
+    }
+
     /// People in the waiting zones per minute of `[from, to)`, summed over zones.
-    async fn kpi_occupancy(&self, zones: &[(String, Vec<String>)], from: WallUs, to: WallUs) -> Result<Vec<OccupancyRow>, StoreError> {
+    async fn kpi_occupancy(&self, zones: &[(String, Vec<String>)], from: WallUs, to: WallUs, at: Read) -> Result<Vec<OccupancyRow>, StoreError> {
         let mut occupancy: BTreeMap<WallUs, f64> = BTreeMap::new();
         for (cam, zones) in zones {
             for zone in zones {
-                let json: String = sqlx::query_scalar(&packed(
-                    &format!("minute_us, {}", real("mean")),
-                    "occupancy_minute WHERE camera_id = $1 AND zone = $2 AND minute_us >= $3 AND minute_us < $4",
-                ))
-                .bind(cam)
-                .bind(zone)
-                .bind(from)
-                .bind(to)
-                .fetch_one(&self.pool)
-                .await?;
-                for (m, people) in unpack::<(WallUs, Real)>(&json)? {
-                    *occupancy.entry(m).or_default() += people.0;
+                let key = format!("occupancy/{cam}/{zone}");
+                for (m, people) in self.by_day(&key, from, to, at, |o: &(WallUs, f64)| o.0, |a, b| self.read_occupancy(cam, zone, a, b)).await? {
+                    *occupancy.entry(m).or_default() += people;
                 }
             }
         }
         Ok(occupancy.into_iter().map(|(minute_us, people)| OccupancyRow { minute_us, people }).collect())
     }
 
+    async fn read_occupancy(&self, cam: &str, zone: &str, from: WallUs, to: WallUs) -> Result<Vec<(WallUs, f64)>, StoreError> {
+        let json: String = sqlx::query_scalar(&packed(
+            &format!("minute_us, {}", real("mean")),
+            "occupancy_minute WHERE camera_id = $1 AND zone = $2 AND minute_us >= $3 AND minute_us < $4",
+        ))
+        .bind(cam)
+        .bind(zone)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(unpack::<(WallUs, Real)>(&json)?.into_iter().map(|(m, people)| (m, people.0)).collect())
+    }
+
     /// Dossiers due, completed or still open in `[from, to)` as seen at `now`.
     async fn kpi_dossiers(&self, hall: &str, from: WallUs, to: WallUs, now: WallUs) -> Result<Vec<DossierRow>, StoreError> {
-        let horizon = to.min(now);
-        // Three indexed probes instead of one OR over the whole history: due in or after the
-        // period, completed in or after it, or still open. UNION drops the overlaps (`code`
-        // keeps distinct dossiers distinct).
+        // The report needs dossiers received before `to` that are due in the range, completed
+        // in it, or overdue at min(to, now): completed after that or never. Three disjoint
+        // probes cover them: due in the range; else completed at or after `from`; else open.
+        // Disjoint, so UNION ALL needs no de-duplication (which cost more than the probes),
+        // and each probe is one covering-index range (migration 0011).
+        let columns = "field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended";
         let json: String = sqlx::query_scalar(&packed(
-            "field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended",
-            "(SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
-             WHERE hall_id = $1 AND due_us >= $3 AND received_us < $2 \
-             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
-             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) >= $3 AND received_us < $2 \
-             UNION SELECT code, field, counter, officer_id, received_us, due_us, returned_us, finished_us, extended FROM dossier \
-             WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) IS NULL AND received_us < $2)",
+            columns,
+            &format!(
+                "(SELECT {columns} FROM dossier WHERE hall_id = $1 AND due_us >= $2 AND due_us < $3 AND received_us < $3 \
+                 UNION ALL SELECT {columns} FROM dossier WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) >= $2 \
+                 AND NOT (due_us >= $2 AND due_us < $3) AND received_us < $3 \
+                 UNION ALL SELECT {columns} FROM dossier WHERE hall_id = $1 AND COALESCE(returned_us, finished_us) IS NULL \
+                 AND NOT (due_us >= $2 AND due_us < $3) AND received_us < $3)"
+            ),
         ))
         .bind(hall)
+        .bind(from.min(to.min(now)))
         .bind(to)
-        .bind(from.min(horizon))
         .fetch_one(&self.pool)
         .await?;
         type DossierTuple = (String, Option<i64>, Option<String>, WallUs, WallUs, Option<WallUs>, Option<WallUs>, i64);
@@ -419,7 +526,11 @@ impl Store {
 
     /// Ratings given in `[from, to)`, with the rated ticket's field (and counter and officer
     /// when the rating lacks them).
-    async fn kpi_ratings(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<RatingRow>, StoreError> {
+    async fn kpi_ratings(&self, hall: &str, from: WallUs, to: WallUs, at: Read) -> Result<Vec<RatingRow>, StoreError> {
+        self.by_day(&format!("ratings/{hall}"), from, to, at, |r: &RatingRow| r.at_us, |a, b| self.read_ratings(hall, a, b)).await
+    }
+
+    async fn read_ratings(&self, hall: &str, from: WallUs, to: WallUs) -> Result<Vec<RatingRow>, StoreError> {
         let json: String = sqlx::query_scalar(&packed(
             "r.at_us, r.satisfied, t.field, COALESCE(r.counter, t.counter), COALESCE(r.officer_id, t.officer_id)",
             "rating r LEFT JOIN ticket t ON t.hall_id = r.hall_id AND t.ticket_id = r.ticket_id \
@@ -440,9 +551,10 @@ impl Store {
     /// The history [`crate::service::ewt::accuracy`] rebuilds past states from, for tickets
     /// issued in `[from, to)`.
     pub async fn ewt_history(&self, hall: &str, from: WallUs, to: WallUs, setup: &HallSetup) -> Result<History, StoreError> {
+        let at = self.sync_days(to).await?;
         let counters = self.kpi_counters(hall).await?;
-        let states = self.kpi_states(hall, &counters, from - DAY_US, to).await?;
-        let staffed = self.kpi_staffed(&setup.staff_cameras, from - DAY_US, to).await?;
+        let states = self.kpi_states(hall, from - DAY_US, to, at).await?;
+        let staffed = self.kpi_staffed(&setup.staff_cameras, from - DAY_US, to, at).await?;
         let transactions = self.kpi_transactions(hall, from - DAY_US, to).await?;
         Ok(History { hall: hall.to_owned(), transactions, counters, states, staff_cameras: setup.staff_cameras.clone(), staffed })
     }

@@ -9,6 +9,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod charts;
+mod day_cache;
 mod exports;
 mod group_commit;
 mod health;
@@ -65,6 +66,8 @@ pub enum StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// Rows of sealed past days for the KPI reads (see `day_cache`).
+    days: std::sync::Arc<day_cache::DayCache>,
 }
 
 impl Store {
@@ -86,7 +89,7 @@ impl Store {
             .await
             .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store { pool, days: Default::default() })
     }
 
     /// Makes the hall and camera tables match the configuration (rows are never deleted:

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::{Row, Sqlite, Transaction};
 
+use super::day_cache::mark_late;
 use super::{Store, StoreError};
 use crate::service::now::{scheduled_open, CounterNow, HallNow, QueuedTicket, RecentService};
 use crate::service::ticket::{project, Projection};
@@ -84,9 +85,12 @@ impl Store {
             }
             results.push(out);
         }
+        let mut earliest = None;
         for (hall, ticket) in touched {
-            reproject_ticket(&mut tx, &hall, &ticket).await?;
+            let first = reproject_ticket(&mut tx, &hall, &ticket).await?;
+            earliest = earliest.into_iter().chain(first).min();
         }
+        mark_late(&mut tx, earliest).await?;
         tx.commit().await?;
         Ok(results)
     }
@@ -149,6 +153,7 @@ impl Store {
     pub async fn ingest_counter_states(&self, source: &str, changes: &[CounterStateChange]) -> Result<Vec<Ingested>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(changes.len());
+        let mut earliest: Option<WallUs> = None;
         for c in changes {
             let r = sqlx::query(
                 "INSERT INTO counter_state (source, source_id, hall_id, counter, state, reason, officer_id, at_us) \
@@ -165,6 +170,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 1 {
+                earliest = Some(earliest.map_or(c.at_us, |e| e.min(c.at_us)));
                 out.push(Ingested::Stored);
             } else {
                 let row = sqlx::query(
@@ -183,6 +189,7 @@ impl Store {
                 out.push(if same { Ingested::Duplicate } else { Ingested::Conflict });
             }
         }
+        mark_late(&mut tx, earliest).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -312,6 +319,7 @@ impl Store {
     pub async fn ingest_ratings(&self, source: &str, ratings: &[Rating]) -> Result<Vec<Ingested>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut out = Vec::with_capacity(ratings.len());
+        let mut earliest: Option<WallUs> = None;
         for r in ratings {
             let reasons = serde_json::to_string(&r.reasons).unwrap_or_default();
             let q = sqlx::query(
@@ -336,6 +344,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if q.rows_affected() == 1 {
+                earliest = Some(earliest.map_or(r.at_us, |e| e.min(r.at_us)));
                 out.push(Ingested::Stored);
             } else {
                 let row = sqlx::query(
@@ -360,6 +369,7 @@ impl Store {
                 out.push(if same { Ingested::Duplicate } else { Ingested::Conflict });
             }
         }
+        mark_late(&mut tx, earliest).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -431,9 +441,12 @@ async fn ticket_events(conn: &mut sqlx::SqliteConnection, hall: &str, ticket_id:
     rows.iter().map(event_from_row).collect()
 }
 
-async fn reproject_ticket(tx: &mut Tx<'_>, hall: &str, ticket_id: &str) -> Result<(), StoreError> {
+/// Re-projects one ticket from its events; returns its earliest event time, the first day its
+/// rows (ticket, stays, and ratings joined to it) can have changed.
+async fn reproject_ticket(tx: &mut Tx<'_>, hall: &str, ticket_id: &str) -> Result<Option<WallUs>, StoreError> {
     let events = ticket_events(tx, hall, ticket_id).await?;
-    let Some(p) = project(&events) else { return Ok(()) };
+    let earliest = events.iter().map(|e| e.at_us).min();
+    let Some(p) = project(&events) else { return Ok(earliest) };
     let t = &p.ticket;
     sqlx::query(
         "INSERT INTO ticket (hall_id, ticket_id, number, field, channel, priority, issued_us, first_called_us, finished_us, \
@@ -485,7 +498,7 @@ async fn reproject_ticket(tx: &mut Tx<'_>, hall: &str, ticket_id: &str) -> Resul
         .execute(&mut **tx)
         .await?;
     }
-    Ok(())
+    Ok(earliest)
 }
 
 /// Sets a dossier's status to its latest status event (ties: the higher code, since codes
