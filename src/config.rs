@@ -73,6 +73,29 @@ pub struct Config {
     /// How the public display estimates waits.
     #[serde(default)]
     pub estimated_wait: crate::service::ewt::EwtSettings,
+    /// KPI report settings.
+    #[serde(default)]
+    pub reports: ReportsConfig,
+}
+
+/// KPI report settings (`[reports]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsConfig {
+    /// Rows of past days the KPI reads keep in memory (about 150 bytes each); 0 turns the
+    /// day cache off. Default 1,000,000.
+    #[serde(default = "default_cache_rows")]
+    pub cache_rows: usize,
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        ReportsConfig { cache_rows: default_cache_rows() }
+    }
+}
+
+fn default_cache_rows() -> usize {
+    crate::store::DAY_CACHE_ROWS
 }
 
 /// HTTP server settings.
@@ -803,6 +826,17 @@ mod tests {
         let e = with(&format!("{sim}token = \"t\"\nspeed = 0")).unwrap_err().to_string();
         assert!(e.contains("simulator.tickets.speed"), "{e}");
         assert!(with(&format!("{sim}token = \"t\"")).is_ok());
+    }
+
+    #[test]
+    fn reports_keys_are_named() {
+        let with = |extra: &str| load(&base("").replace("[[halls]]", &format!("{extra}\n[[halls]]")));
+        assert_eq!(with("").unwrap().reports.cache_rows, crate::store::DAY_CACHE_ROWS);
+        assert_eq!(with("[reports]\ncache_rows = 0").unwrap().reports.cache_rows, 0);
+        let e = with("[reports]\ncache_rows = -1").unwrap_err().to_string();
+        assert!(e.contains("reports.cache_rows"), "{e}");
+        let e = with("[reports]\ncache_days = 5").unwrap_err().to_string();
+        assert!(e.contains("reports") && e.contains("cache_days"), "{e}");
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub async fn serve(cfg: Config, cancel: CancellationToken) -> Result<(), ServeEr
     }
     let storage = Arc::new(Storage::open_exclusive(&cfg.storage.dir)?);
     let store = Store::open(&cfg.storage.database_path()).await?;
+    store.set_day_cache_rows(cfg.reports.cache_rows);
     store.sync_config(&cfg).await?;
     let rec = recovery::recover(&store, &storage).await?;
     if rec.recovered + rec.dropped > 0 {

@@ -34,8 +34,9 @@ pub const SEAL_GRACE_US: i64 = 10 * 60_000_000;
 /// the dashboard's days out.
 pub const KEEP_DAYS: i64 = 62;
 
-/// Rows kept at most, over all entries (about 150 bytes each: some 150 MB, five months of a
-/// busy 20-counter hall). The least recently used days go first.
+/// Rows kept at most by default, over all entries (about 150 bytes each: some 150 MB, five
+/// months of a busy 20-counter hall; `[reports] cache_rows`). The least recently used days go
+/// first.
 pub const BUDGET_ROWS: usize = 1_000_000;
 
 struct Entry {
@@ -44,19 +45,37 @@ struct Entry {
     used: u64,
 }
 
-#[derive(Default)]
 struct Inner {
     entries: HashMap<(String, WallUs), Entry>,
+    /// Rows kept at most.
+    budget: usize,
     /// Highest late-write mark applied.
     seen: i64,
     rows: usize,
     tick: u64,
 }
 
+impl Inner {
+    /// Drops the least recently used days until the rows fit the budget.
+    fn evict(&mut self) {
+        while self.rows > self.budget {
+            let Some(oldest) = self.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
+            if let Some(e) = self.entries.remove(&oldest) {
+                self.rows -= e.len;
+            }
+        }
+    }
+}
+
 /// Cached rows per (read, day); see the module doc.
-#[derive(Default)]
 pub struct DayCache {
     inner: Mutex<Inner>,
+}
+
+impl Default for DayCache {
+    fn default() -> Self {
+        DayCache { inner: Mutex::new(Inner { entries: HashMap::new(), budget: BUDGET_ROWS, seen: 0, rows: 0, tick: 0 }) }
+    }
 }
 
 impl std::fmt::Debug for DayCache {
@@ -106,6 +125,13 @@ impl DayCache {
         e.rows.clone().downcast::<Vec<T>>().ok()
     }
 
+    /// Keeps at most `rows` rows from now on (0: nothing).
+    pub fn set_budget(&self, rows: usize) {
+        let mut inner = self.lock();
+        inner.budget = rows;
+        inner.evict();
+    }
+
     /// Whether `read` on `day` is cached.
     pub fn has(&self, read: &str, day: WallUs) -> bool {
         self.lock().entries.contains_key(&(read.to_owned(), day))
@@ -123,7 +149,7 @@ impl DayCache {
     /// arrived, so they may predate a late write.
     pub fn put<T: Send + Sync + 'static>(&self, read: &str, day: WallUs, rows: Vec<T>, watermark: i64) {
         let mut inner = self.lock();
-        if inner.seen != watermark || rows.len() > BUDGET_ROWS {
+        if inner.seen != watermark || rows.len() > inner.budget {
             return;
         }
         inner.tick += 1;
@@ -133,12 +159,7 @@ impl DayCache {
             inner.rows -= old.len;
         }
         inner.rows += len;
-        while inner.rows > BUDGET_ROWS {
-            let Some(oldest) = inner.entries.iter().min_by_key(|(_, e)| e.used).map(|(k, _)| k.clone()) else { break };
-            if let Some(e) = inner.entries.remove(&oldest) {
-                inner.rows -= e.len;
-            }
-        }
+        inner.evict();
     }
 
     /// Rows cached, over all entries.
@@ -233,5 +254,9 @@ mod tests {
         assert!(c.get::<u8>("b", d0).is_none(), "b was used least recently");
         assert!(c.get::<u8>("a", d0).is_some() && c.get::<u8>("c", d0).is_some());
         assert!(c.rows() <= BUDGET_ROWS);
+        c.set_budget(0);
+        assert_eq!(c.rows(), 0);
+        c.put("d", d0, vec![0u8; 1], 0);
+        assert!(c.get::<u8>("d", d0).is_none(), "a zero budget keeps nothing");
     }
 }

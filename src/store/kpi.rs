@@ -188,6 +188,11 @@ impl Store {
         self.days.clear();
     }
 
+    /// Keeps at most `rows` rows of past days for the KPI reads (`[reports] cache_rows`).
+    pub fn set_day_cache_rows(&self, rows: usize) {
+        self.days.set_budget(rows);
+    }
+
     /// Rows held by the day cache.
     pub fn day_cache_rows(&self) -> usize {
         self.days.rows()

@@ -23,6 +23,7 @@ pub use alerts::{Ack, AlertRow, ApplyReport};
 pub use analytics::{OccupancyMinuteRow, PersonWaitRow, StaffedRow, VisitRow};
 pub use audit::AuditEntry;
 pub use charts::{Marker, OccupancySeries, WaitHistogram};
+pub use day_cache::BUDGET_ROWS as DAY_CACHE_ROWS;
 pub use exports::ExportRow;
 pub use group_commit::TicketWriter;
 pub use health::HealthRow;
