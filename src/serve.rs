@@ -303,7 +303,7 @@ async fn write_health(store: Store, healths: Arc<Vec<Arc<StreamHealth>>>, cancel
 /// report after a start finds the past days in the store's day cache.
 async fn warm_reports(store: Store, cfg: Arc<Config>) {
     let now = crate::time::now_us();
-    let from = crate::time::local_day_start(now) - 31 * 86_400_000_000;
+    let from = crate::time::local_day_start(now) - 31 * crate::time::DAY_US;
     for h in &cfg.halls {
         let setup = crate::store::HallSetup::from_config(&cfg, &h.id);
         let t0 = std::time::Instant::now();

@@ -42,7 +42,8 @@ pub fn parse_rfc3339(s: &str) -> Result<WallUs, String> {
 /// so a fixed offset is exact and needs no time-zone database.
 pub const HALL_UTC_OFFSET_US: i64 = 7 * 3600 * 1_000_000;
 
-const DAY_US: i64 = 86_400_000_000;
+/// One hall day, µs (the hall's offset is fixed, so every day has this length).
+pub const DAY_US: i64 = 86_400_000_000;
 
 /// Start (as UTC µs) of the hall-local calendar day containing `us`.
 pub fn local_day_start(us: WallUs) -> WallUs {

@@ -14,10 +14,9 @@ use serde::Serialize;
 
 use super::ticket::{Outcome, Transaction};
 use super::OpeningHours;
-use crate::time::{local_day_start, to_rfc3339, WallUs, HALL_UTC_OFFSET_US};
+use crate::time::{local_day_start, to_rfc3339, WallUs, DAY_US, HALL_UTC_OFFSET_US};
 
 const MINUTE_US: f64 = 60_000_000.0;
-const DAY_US: i64 = 86_400_000_000;
 
 /// How a report is split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

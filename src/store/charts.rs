@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 
 use super::{Store, StoreError};
-use crate::time::WallUs;
+use crate::time::{WallUs, DAY_US};
 
 /// Width of an occupancy bucket.
 pub const OCCUPANCY_BUCKET_US: i64 = 15 * 60_000_000;
 /// Width of a wait-distribution bucket.
 pub const WAIT_BUCKET_US: i64 = 5 * 60_000_000;
-const DAY_US: i64 = 86_400_000_000;
 
 /// Occupancy of a day against the same weekday's average.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

@@ -20,10 +20,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::time::{local_day_start, now_us, WallUs};
-
-/// One hall day.
-pub const DAY_US: i64 = 86_400_000_000;
+use crate::time::{local_day_start, now_us, WallUs, DAY_US};
 
 /// How long after a day ends it is sealed: a write for today is unmarked, so this bounds how
 /// long such a write may take to commit, clock skew between nodes included.

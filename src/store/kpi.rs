@@ -8,7 +8,7 @@ use std::future::Future;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::day_cache::{sealed_days, DAY_US};
+use super::day_cache::sealed_days;
 use super::{Store, StoreError};
 use crate::service::evidence::{Candidate, TimelineEntry};
 use crate::service::ewt::{History, HistoryTx};
@@ -18,7 +18,7 @@ use crate::service::kpi::{
 };
 use crate::service::ticket::{Outcome, Transaction};
 use crate::service::OpeningHours;
-use crate::time::{local_day_start, to_rfc3339, WallUs};
+use crate::time::{local_day_start, to_rfc3339, WallUs, DAY_US};
 
 /// What the configuration says about a hall, for the queries below.
 #[derive(Debug, Clone, Default)]

@@ -9,9 +9,8 @@ use crate::service::evidence::{self, Clip, Evidence, Link, SegmentRef};
 use crate::service::ewt::{self, EwtAccuracy};
 use crate::service::kpi::{self, GroupBy, KpiReport, NowTiles};
 use crate::store::HallSetup;
-use crate::time::{now_us, parse_rfc3339, to_rfc3339, WallUs, HALL_UTC_OFFSET_US};
+use crate::time::{now_us, parse_rfc3339, to_rfc3339, WallUs, DAY_US, HALL_UTC_OFFSET_US};
 
-const DAY_US: i64 = 86_400_000_000;
 /// Longest KPI range: a year and a day (leap years, and a `to` date's whole day).
 const MAX_KPI_RANGE_US: i64 = 367 * DAY_US;
 /// Longest EWT accuracy range: it rebuilds the hall at every ticket's issue.
