@@ -550,6 +550,12 @@ async fn evidence_links_and_their_access() {
     assert_eq!(audit.iter().filter(|a| a.action == "evidence.lookup").count(), 4);
     assert!(audit.iter().any(|a| a.target == "dossier/demo/D5" && a.actor == "thanh-tra"));
 
+    // Auditors name a ticket by its displayed number on a day: HT001 on 2026-12-01 is ticket
+    // 001, with dossier D1 it came from.
+    let body: serde_json::Value = get("ticket=HT001&day=2026-12-01", Some("aud-token")).await.expect("HT001").json().await.expect("json");
+    assert_eq!((body["ticket_id"].as_str(), body["number"].as_str()), (Some("001"), Some("HT001")), "{body}");
+    assert_eq!(body["dossiers"], serde_json::json!(["D1"]), "{body}");
+
     // The public display needs no token; KPIs need one.
     assert_eq!(client.get(format!("http://{addr}/api/display/demo")).send().await.expect("display").status(), 200);
     let kpi = client.get(format!("http://{addr}/api/kpi?hall=demo&from=2026-12-01&to=2026-12-01&by=counter"));

@@ -131,6 +131,23 @@ pub async fn ewt_accuracy(State(st): State<AppState>, Query(q): Query<AccuracyQu
     Ok(Json(ewt::accuracy(&history, from, to, &st.config.estimated_wait)))
 }
 
+/// The ticket id an auditor means by `given`: a ticket id, else a displayed number ("A023",
+/// which repeats daily) on hall-local `day`, by default within the last 31 days. Unknown
+/// values come back as given, for the caller's "no ticket" answer.
+async fn ticket_id(st: &AppState, hall: &str, given: &str, day: Option<&str>) -> Result<String, ApiError> {
+    if st.store.ticket_number(hall, given).await?.is_some() {
+        return Ok(given.to_owned());
+    }
+    let (from, to) = match day {
+        Some(d) => {
+            let from = crate::time::local_day_start(parse_bound("day", d, false)?);
+            (from, from + DAY_US)
+        }
+        None => (now_us() - 31 * DAY_US, now_us() + DAY_US),
+    };
+    Ok(st.store.ticket_by_number(hall, given, from, to).await?.unwrap_or_else(|| given.to_owned()))
+}
+
 /// Query of `GET /api/evidence`: exactly one of ticket, dossier, rating.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,7 +189,10 @@ pub async fn lookup(
     }
     let hall = q.hall.as_str();
     let (ticket, link, dossiers, target) = match (&q.ticket, &q.dossier, &q.rating) {
-        (Some(t), None, None) => (t.clone(), Link::Ticket, st.store.ticket_dossiers(hall, t).await?, format!("ticket/{hall}/{t}")),
+        (Some(t), None, None) => {
+            let id = ticket_id(&st, hall, t, q.day.as_deref()).await?;
+            (id.clone(), Link::Ticket, st.store.ticket_dossiers(hall, &id).await?, format!("ticket/{hall}/{t}"))
+        }
         (None, Some(code), None) => {
             let d = st.store.dossier_link(hall, code).await?.ok_or_else(|| ApiError::NotFound(format!("no dossier `{code}`")))?;
             let (ticket, link) = match d.tickets.first() {
@@ -199,21 +219,6 @@ pub async fn lookup(
             (ticket, Link::Rating, dossiers, format!("rating/{hall}/{r}"))
         }
         _ => return Err(ApiError::BadRequest("give exactly one of ticket, dossier, rating".into())),
-    };
-    // Auditors name tickets by their displayed number ("A023"), which repeats daily: when the
-    // value is not a ticket id, it is looked up as a number on the given day.
-    let ticket = match (st.store.ticket_number(hall, &ticket).await?, link) {
-        (None, Link::Ticket) => {
-            let (from, to) = match q.day.as_deref() {
-                Some(d) => {
-                    let from = crate::time::local_day_start(parse_bound("day", d, false)?);
-                    (from, from + DAY_US)
-                }
-                None => (now_us() - 31 * DAY_US, now_us() + DAY_US),
-            };
-            st.store.ticket_by_number(hall, &ticket, from, to).await?.unwrap_or(ticket)
-        }
-        _ => ticket,
     };
     let number = st.store.ticket_number(hall, &ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`")))?;
     let zones = crate::service::now::counter_cameras(&st.config, hall);
