@@ -47,8 +47,14 @@ try {
   // Click the timeline where the recording is; a click in a gap snaps to the recording.
   const box = await page.locator('#timeline').boundingBox();
   const frac = await page.evaluate(() => (timeline.segments[0].start_us / 1000 - HW.dayStartMs(day)) / 86400e3);
+  // The ticket's clip is still playing past 1 s: wait for the clicked recording to load, or
+  // the seek below can land on the old clip and be aborted by the new one.
+  await page.evaluate(() => {
+    window.clickedLoaded = false;
+    document.getElementById('video').addEventListener('loadstart', () => { window.clickedLoaded = true; }, { once: true });
+  });
   await page.mouse.click(box.x + frac * box.width, box.y + box.height / 2);
-  await page.waitForFunction(() => document.getElementById('video').currentTime > 1.0, null, { timeout: 20000 })
+  await page.waitForFunction(() => window.clickedLoaded && document.getElementById('video').currentTime > 1.0, null, { timeout: 20000 })
     .catch(async () => fail('video did not advance: ' + await page.textContent('#play-error')));
   const clock = await page.textContent('#clock');
   if (!/\d/.test(clock)) fail('wall clock under the video is empty');
@@ -57,8 +63,10 @@ try {
   const seeked = await page.evaluate(() => new Promise(res => {
     const v = document.getElementById('video');
     v.addEventListener('seeked', () => res(v.currentTime), { once: true });
+    setTimeout(() => res(null), 20000);
     v.currentTime = 0.5;
   }));
+  if (seeked === null) fail('seek did not finish within 20 s');
   if (Math.abs(seeked - 0.5) > 0.3) fail('seek landed at ' + seeked);
   await page.selectOption('#speed', '2');
   if (await page.evaluate(() => document.getElementById('video').playbackRate) !== 2) fail('speed control');
